@@ -37,6 +37,9 @@ buf_len(const struct buf *b)
 static inline struct span
 buf_peek(const struct buf *b)
 {
+	/* A never-filled buffer has no storage: NULL + 0 is undefined in C. */
+	if (b->base == NULL)
+		return SPAN_NULL;
 	return (struct span){ b->base + b->rpos, b->wpos - b->rpos };
 }
 
