@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ log_set_level(enum log_level lvl)
 }
 
 /* log_emit - format one whole line and write it at once. */
-static void
+__attribute__((format(printf, 2, 0))) static void
 log_emit(enum log_level lvl, const char *fmt, va_list ap, int errnum)
 {
 	static const char *const names[] = { "debug", "info", "warn", "error" };
@@ -121,24 +122,19 @@ char *
 log_value(char *dst, size_t size, const void *src, size_t len)
 {
 	const unsigned char *s = src;
-
-	int quote = 0;
+	bool quote = len == 0;
 	size_t i, o = 0;
 
-	for (i = 0; i < len; i++)
-		if (s[i] == ' ' || s[i] == '=' || s[i] == '"' || len == 0)
-			quote = 1;
-	if (len == 0)
-		quote = 1;
+	for (i = 0; i < len && !quote; i++)
+		quote = s[i] == ' ' || s[i] == '=' || s[i] == '"';
 	if (quote)
 		dst[o++] = '"';
+	/* Leave room for one escape (4), the closing quote and the NUL. */
 	for (i = 0; i < len && o + 6 < size; i++) {
 		unsigned char c = s[i];
 
-		if (c >= 0x21 && c <= 0x7e && c != '"' && c != '\\')
+		if ((c >= 0x21 && c <= 0x7e && c != '"' && c != '\\') || c == ' ')
 			dst[o++] = (char)c;
-		else if (c == ' ')
-			dst[o++] = ' ';
 		else
 			o += (size_t)snprintf(dst + o, size - o, "\\x%02x", c);
 	}
