@@ -1,0 +1,439 @@
+/*
+ * cmd_serve.c -- `hikyaku serve`: bind, load keys, drop privileges, and run
+ * the SMTP engines on one libuv loop, wired to the account store and the
+ * Maildir delivery through struct smtp_hooks.
+ *
+ * Order matters (DESIGN.md, Process and privileges): listeners are bound and
+ * TLS keys loaded while still root, then the process drops to run_user and
+ * refuses to go on as root; only then is the database opened, so that every
+ * file it creates belongs to run_user.
+ * Signals: SIGHUP reloads certificates (open sessions keep theirs), SIGTERM
+ * and SIGINT stop. A message is only acknowledged after maildir_tx_commit()
+ * reports it durable, so stopping at any moment loses nothing acknowledged.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "cmd/cmd.h"
+#include "cmd/priv.h"
+#include "conf/conf.h"
+#include "net/anvil.h"
+#include "net/conn.h"
+#include "net/listener.h"
+#include "smtp/smtp_server.h"
+#include "store/maildir.h"
+#include "store/store.h"
+#include "tls/tls.h"
+
+struct app {
+	uv_loop_t *loop;
+	const struct conf *conf;
+	struct store *store;
+	struct tls_server *tls;
+	struct anvil *anvil;
+	struct smtp_server srv[3];
+	struct listener **listeners;
+	size_t nlisteners;
+	uv_signal_t sig_hup, sig_term, sig_int;
+	char dummy_hash[crypto_pwhash_STRBYTES]; /* for unknown users: same cost */
+};
+
+/* Per-session application state. */
+struct app_sess {
+	struct app *app;
+	struct maildir_tx *tx;
+	bool counted; /* anvil_conn_open() was called */
+};
+
+/* An AUTH check on its way through the thread pool. */
+struct auth_job {
+	uv_work_t work;
+	uv_timer_t delay;
+	struct app *app;
+	struct smtp_sess *sess;
+	char hash[crypto_pwhash_STRBYTES];
+	char password[1025];
+	bool ok;
+};
+
+static uint64_t
+app_now_ms(const struct app *app)
+{
+	return uv_now(app->loop);
+}
+
+static int
+app_connect(void *ctx, struct smtp_sess *s, struct smtp_reply *r)
+{
+	struct app *app = ctx;
+	struct app_sess *as = xcalloc(1, sizeof(*as));
+	unsigned n, limit = app->conf->smtpd_client_connection_count_limit;
+
+	as->app = app;
+	smtp_sess_set_app_data(s, as);
+	n = anvil_conn_open(app->anvil, smtp_sess_peer_ip(s));
+	as->counted = true;
+	if (limit > 0 && n > limit) {
+		*r = (struct smtp_reply){ 421, "4.7.0", "Error: too many connections from your address" };
+		return -1;
+	}
+	return 1;
+}
+
+static void
+app_disconnect(void *ctx, struct smtp_sess *s)
+{
+	struct app *app = ctx;
+	struct app_sess *as = smtp_sess_app_data(s);
+
+	if (as == NULL)
+		return;
+	if (as->counted)
+		anvil_conn_close(app->anvil, smtp_sess_peer_ip(s));
+	maildir_tx_abort(&as->tx);
+	free(as);
+	smtp_sess_set_app_data(s, NULL);
+}
+
+static bool
+app_auth_locked(void *ctx, struct smtp_sess *s)
+{
+	struct app *app = ctx;
+
+	return anvil_auth_locked(app->anvil, smtp_sess_peer_ip(s), app_now_ms(app));
+}
+
+static void
+auth_job_work(uv_work_t *w)
+{
+	struct auth_job *job = w->data;
+
+	job->ok = store_password_verify(job->hash, job->password) == 1;
+	sodium_memzero(job->password, sizeof(job->password));
+}
+
+static void
+auth_job_free(uv_handle_t *h)
+{
+	struct auth_job *job = h->data;
+
+	sodium_memzero(job, sizeof(*job));
+	free(job);
+}
+
+static void
+auth_job_delayed(uv_timer_t *t)
+{
+	struct auth_job *job = t->data;
+
+	smtp_sess_auth_result(job->sess, false);
+	uv_close((uv_handle_t *)&job->delay, auth_job_free);
+}
+
+/* auth_job_done - back on the loop: count failures, delay the bad news. */
+static void
+auth_job_done(uv_work_t *w, int status)
+{
+	struct auth_job *job = w->data;
+	struct app *app = job->app;
+	const char *ip = smtp_sess_peer_ip(job->sess);
+
+	if (status == 0 && job->ok) {
+		anvil_auth_ok(app->anvil, ip);
+		smtp_sess_auth_result(job->sess, true);
+		uv_close((uv_handle_t *)&job->delay, auth_job_free);
+		return;
+	}
+	anvil_auth_fail(app->anvil, ip, app_now_ms(app), app->conf->smtpd_auth_failure_limit,
+	    app->conf->smtpd_auth_lockout_time);
+	/* Postfix smtpd_error_sleep_time: slow down password guessing. */
+	uv_timer_start(&job->delay, auth_job_delayed, app->conf->smtpd_error_sleep_time, 0);
+}
+
+static void
+app_auth(void *ctx, struct smtp_sess *s, const char *user, const char *password)
+{
+	struct app *app = ctx;
+	struct auth_job *job = xcalloc(1, sizeof(*job));
+
+	job->app = app;
+	job->sess = s;
+	job->work.data = job;
+	uv_timer_init(app->loop, &job->delay);
+	job->delay.data = job;
+	snprintf(job->password, sizeof(job->password), "%s", password);
+	/* An unknown user costs the same hash as a known one (no user probing). */
+	if (store_user_get_hash(app->store, user, job->hash) != 1)
+		memcpy(job->hash, app->dummy_hash, sizeof(job->hash));
+	uv_queue_work(app->loop, &job->work, auth_job_work, auth_job_done);
+}
+
+static int
+app_mail(void *ctx, struct smtp_sess *s, const char *sender, struct smtp_reply *r)
+{
+	const char *user = smtp_sess_auth_user(s);
+
+	(void)ctx;
+	/* Submission: a user sends only as one of its own addresses (or <>). */
+	if (user != NULL && *sender != '\0' && strcasecmp(sender, user) != 0) {
+		*r = (struct smtp_reply){ 553, "5.7.1", "Sender address rejected: not owned by you" };
+		return -1;
+	}
+	return 1;
+}
+
+static int
+app_rcpt(void *ctx, struct smtp_sess *s, const char *rcpt, struct smtp_reply *r)
+{
+	struct app *app = ctx;
+	const char *at = strrchr(rcpt, '@');
+	int local = at == NULL ? 0 : store_domain_is_local(app->store, at + 1);
+	int known = local == 1 ? store_user_exists(app->store, rcpt) : 0;
+
+	if (local < 0 || known < 0) {
+		*r = (struct smtp_reply){ 451, "4.3.0", "Error: temporary lookup failure" };
+		return -1;
+	}
+	if (known == 1)
+		return 1;
+	if (local == 1) {
+		*r = (struct smtp_reply){ 550, "5.1.1", "Recipient address rejected: User unknown" };
+		return -1;
+	}
+	if (smtp_sess_server(s)->service == SMTP_SVC_MX) {
+		*r = (struct smtp_reply){ 550, "5.7.1", "Relay access denied" };
+		return -1;
+	}
+	/* XXX: the outbound queue (issue 3) takes these; until then, later. */
+	*r = (struct smtp_reply){ 451, "4.3.0", "Outbound delivery is not available yet" };
+	return -1;
+}
+
+static int
+app_data_begin(void *ctx, struct smtp_sess *s)
+{
+	struct app *app = ctx;
+	struct app_sess *as = smtp_sess_app_data(s);
+	const char *error;
+
+	BUG_ON(as->tx != NULL);
+	if ((as->tx = maildir_tx_begin(app->store, &error)) == NULL) {
+		log_warnx("sid=%016llx event=store-error op=begin error=\"%s\"",
+		    (unsigned long long)smtp_sess_id(s), error);
+		return -1;
+	}
+	for (size_t i = 0; i < smtp_sess_rcpt_count(s); i++)
+		if (maildir_tx_add_rcpt(as->tx, smtp_sess_rcpt(s, i)) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+app_data_write(void *ctx, struct smtp_sess *s, const void *p, size_t n)
+{
+	struct app_sess *as = smtp_sess_app_data(s);
+
+	(void)ctx;
+	return maildir_tx_write(as->tx, p, n);
+}
+
+static void
+app_commit_done(void *ctx, int status, const char *error)
+{
+	struct smtp_sess *s = ctx;
+
+	if (status != 1)
+		log_warnx("sid=%016llx event=store-error op=commit error=\"%s\"",
+		    (unsigned long long)smtp_sess_id(s), error != NULL ? error : "unknown");
+	smtp_sess_data_result(s, status == 1, NULL);
+}
+
+static void
+app_data_commit(void *ctx, struct smtp_sess *s)
+{
+	struct app_sess *as = smtp_sess_app_data(s);
+	struct maildir_tx *tx = as->tx;
+
+	(void)ctx;
+	as->tx = NULL;
+	maildir_tx_commit(tx, app_commit_done, s);
+}
+
+static void
+app_data_abort(void *ctx, struct smtp_sess *s)
+{
+	struct app_sess *as = smtp_sess_app_data(s);
+
+	(void)ctx;
+	if (as != NULL)
+		maildir_tx_abort(&as->tx);
+}
+
+static const struct smtp_hooks app_hooks = {
+	.connect = app_connect,
+	.disconnect = app_disconnect,
+	.auth_locked = app_auth_locked,
+	.auth = app_auth,
+	.mail = app_mail,
+	.rcpt = app_rcpt,
+	.data_begin = app_data_begin,
+	.data_write = app_data_write,
+	.data_commit = app_data_commit,
+	.data_abort = app_data_abort,
+};
+
+static void
+app_accept(void *ctx, struct listener *l, struct conn *c)
+{
+	const struct smtp_server *srv = ctx;
+
+	(void)l;
+	smtp_sess_start(srv, c);
+}
+
+/* app_server_init - one engine configuration per SMTP service. */
+static void
+app_server_init(struct app *app, enum smtp_service svc, const char *name)
+{
+	const struct conf *cf = app->conf;
+	struct smtp_server *srv = &app->srv[svc];
+
+	srv->hostname = cf->myhostname;
+	srv->service = svc;
+	srv->service_name = name;
+	srv->tls = app->tls;
+	srv->hooks = &app_hooks;
+	srv->app = app;
+	srv->lim = (struct smtp_limits){
+		.cmd_line = cf->smtpd_command_line_limit,
+		.message_size = cf->message_size_limit,
+		.max_rcpts = cf->smtpd_recipient_limit,
+		.hard_errors = cf->smtpd_hard_error_limit,
+		.idle_ms = cf->smtpd_timeout,
+		.forbid_bare_newline = cf->smtpd_forbid_bare_newline,
+	};
+}
+
+/* app_listen - bind every address of one service; dies on failure. */
+static void
+app_listen(struct app *app, const struct conf_listen *addrs, enum smtp_service svc)
+{
+	const char *error;
+
+	for (size_t i = 0; i < addrs->n; i++) {
+		struct listener *l = listener_open(app->loop, app->srv[svc].service_name,
+		    &addrs->addrs[i], svc == SMTP_SVC_SUBMISSIONS, app->tls, app_accept,
+		    &app->srv[svc], &error);
+
+		if (l == NULL)
+			die("cannot listen: %s", error);
+		app->listeners = xrealloc(app->listeners,
+		    (app->nlisteners + 1) * sizeof(*app->listeners));
+		app->listeners[app->nlisteners++] = l;
+	}
+}
+
+static void
+app_on_signal(uv_signal_t *h, int signum)
+{
+	struct app *app = h->data;
+	const char *error;
+
+	if (signum == SIGHUP) {
+		if (tls_server_reload(app->tls, &error) < 0)
+			log_warnx("event=reload status=failed error=\"%s\" (keeping the old certificates)",
+			    error);
+		else
+			log_info("event=reload status=ok");
+		return;
+	}
+	log_info("event=stop signal=%d", signum);
+	for (size_t i = 0; i < app->nlisteners; i++)
+		listener_close(&app->listeners[i]);
+	uv_stop(app->loop);
+}
+
+static void
+app_signals(struct app *app)
+{
+	uv_signal_t *hs[] = { &app->sig_hup, &app->sig_term, &app->sig_int };
+	int sigs[] = { SIGHUP, SIGTERM, SIGINT };
+
+	for (size_t i = 0; i < 3; i++) {
+		uv_signal_init(app->loop, hs[i]);
+		hs[i]->data = app;
+		uv_signal_start(hs[i], app_on_signal, sigs[i]);
+		uv_unref((uv_handle_t *)hs[i]);
+	}
+}
+
+/* app_load_tls - certificates are mandatory: no listener runs without TLS. */
+static void
+app_load_tls(struct app *app)
+{
+	const struct conf *cf = app->conf;
+	const char *error;
+
+	if (cf->smtpd_tls_cert_file.n == 0)
+		die("%s: smtpd_tls_cert_file and smtpd_tls_key_file must be set", cf->path);
+	app->tls = tls_server_new(cf->smtpd_tls_cert_file.v, cf->smtpd_tls_key_file.v,
+	    cf->smtpd_tls_cert_file.n, &error);
+	if (app->tls == NULL)
+		die("TLS: %s", error);
+	if (tls_server_has_selfsigned(app->tls))
+		log_warnx("event=tls-warning *** SELF-SIGNED CERTIFICATE: for local trials only; "
+			  "other servers and clients will not trust it. Install a real "
+			  "certificate (smtpd_tls_cert_file) before going live. ***");
+}
+
+int
+cmd_serve(struct conf *conf, int argc, char **argv)
+{
+	struct app app = { .conf = conf };
+	const char *error;
+
+	(void)argc;
+	(void)argv;
+	if (log_open(conf->log_file) < 0)
+		die("cannot open log_file %s", conf->log_file);
+	if (priv_prepare_data_dir(conf, &error) < 0)
+		die("%s", error);
+	app.loop = uv_default_loop();
+	app_load_tls(&app);
+	app_server_init(&app, SMTP_SVC_MX, "smtp");
+	app_server_init(&app, SMTP_SVC_SUBMISSION, "submission");
+	app_server_init(&app, SMTP_SVC_SUBMISSIONS, "submissions");
+	app_listen(&app, &conf->smtp_listen, SMTP_SVC_MX);
+	app_listen(&app, &conf->submission_listen, SMTP_SVC_SUBMISSION);
+	app_listen(&app, &conf->submissions_listen, SMTP_SVC_SUBMISSIONS);
+	if (priv_drop(conf->run_user, &error) < 0)
+		die("%s", error);
+	if (geteuid() == 0 || getuid() == 0)
+		die("refusing to run as root: set run_user");
+	if ((app.store = store_open(conf->data_dir, true, &error)) == NULL)
+		die("%s: %s", conf->data_dir, error);
+	if (store_commit_start(app.store, app.loop) < 0)
+		die("cannot start the delivery committer");
+	if (crypto_pwhash_str(app.dummy_hash, "not a password", 14, STORE_PWHASH_OPSLIMIT,
+		STORE_PWHASH_MEMLIMIT) != 0)
+		die("cannot compute the dummy password hash");
+	app.anvil = anvil_new();
+	app_signals(&app);
+	log_info("event=start version=%s listeners=%zu hostname=%s data_dir=%s", HIKYAKU_VERSION,
+	    app.nlisteners, conf->myhostname, conf->data_dir);
+	uv_run(app.loop, UV_RUN_DEFAULT);
+	store_commit_stop(app.store);
+	store_close(&app.store);
+	anvil_free(&app.anvil);
+	tls_server_free(&app.tls);
+	free(app.listeners);
+	log_info("event=stopped");
+	return 0;
+}

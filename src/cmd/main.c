@@ -1,0 +1,178 @@
+/*
+ * main.c -- `hikyaku [-c FILE] COMMAND ...`: option handling and dispatch.
+ *
+ * -c FILE may also follow the command name (`hikyaku user add -c f a@b`),
+ * so that scripts and tests can put it anywhere; "--" ends option search.
+ * Exit status: 0 ok, 1 failure, 2 usage error.
+ * Security: umask 077 before anything is created: mail and the database
+ * are nobody else's business.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/xalloc.h"
+#include "cmd/cmd.h"
+#include "cmd/priv.h"
+#include "store/store.h"
+
+void
+cmd_usage(FILE *fp)
+{
+	fputs("usage: hikyaku [-c FILE] COMMAND [ARGS]\n"
+	      "commands:\n"
+	      "  serve                         run the daemon\n"
+	      "  config check                  parse the configuration, report errors as "
+	      "FILE:LINE: message\n"
+	      "  config dump [-n]              print every parameter (-n: only those not at "
+	      "their default)\n"
+	      "  domain add|del DOMAIN         create or delete a local domain\n"
+	      "  domain list                   list the local domains\n"
+	      "  user add|passwd|del ADDRESS   create an account, set its password, delete it\n"
+	      "  user list [DOMAIN]            list the accounts\n"
+	      "  version                       print the version\n"
+	      "  help                          print this text\n"
+	      "-c FILE selects the configuration (default " CONF_DEFAULT_PATH "); it may also\n"
+	      "follow the command. Passwords are read from the terminal (twice, not echoed),\n"
+	      "or from the first line of standard input when that is not a terminal.\n",
+	      fp);
+}
+
+int
+cmd_usage_error(const char *line)
+{
+	fprintf(stderr, "usage: hikyaku %s\n", line);
+	return CMD_EX_USAGE;
+}
+
+struct store *
+cmd_open_store(const struct conf *conf)
+{
+	const char *error;
+	struct store *s;
+
+	if (priv_prepare_data_dir(conf, &error) < 0 || priv_drop(conf->run_user, &error) < 0) {
+		fprintf(stderr, "hikyaku: %s\n", error);
+		return NULL;
+	}
+	if ((s = store_open(conf->data_dir, true, &error)) == NULL)
+		fprintf(stderr, "hikyaku: %s\n", error);
+	return s;
+}
+
+/* Takes -c FILE (or -cFILE) out of argv wherever it is; the rest, in order,
+   goes to args. Returns 0, or -1 on a usage error. */
+static int
+split_args(int argc, char **argv, const char **path_r, char **args, int *nargs_r)
+{
+	int n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0) {
+			while (++i < argc)
+				args[n++] = argv[i];
+			break;
+		}
+		if (strncmp(a, "-c", 2) != 0) {
+			args[n++] = argv[i];
+			continue;
+		}
+		if (*path_r != NULL)
+			return -1;
+		if (a[2] != '\0')
+			*path_r = a + 2;
+		else if (i + 1 < argc)
+			*path_r = argv[++i];
+		else
+			return -1;
+	}
+	args[n] = NULL;
+	*nargs_r = n;
+	return 0;
+}
+
+static int
+run_serve(struct conf *conf, int argc, char **argv)
+{
+#ifdef HAVE_CMD_SERVE
+	return cmd_serve(conf, argc, argv);
+#else
+	(void)conf;
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "hikyaku: serve: not built\n");
+	return 1;
+#endif
+}
+
+static const struct command {
+	const char *name;
+	int (*fn)(struct conf *conf, int argc, char **argv);
+} commands[] = {
+        {"serve", run_serve},
+        {"domain", cmd_domain},
+        {"user", cmd_user},
+};
+
+/* Loads the configuration and runs a command that needs it. */
+static int
+run_with_conf(const struct command *cmd, const char *path, int argc, char **argv)
+{
+	struct conf conf;
+	char err[1024];
+	int rc;
+
+	if (conf_load(&conf, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		conf_free(&conf);
+		return 1;
+	}
+	rc = cmd->fn(&conf, argc, argv);
+	conf_free(&conf);
+	return rc;
+}
+
+static int
+dispatch(const char *path, int argc, char **argv)
+{
+	const char *name = argv[0];
+
+	if (strcmp(name, "help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
+		cmd_usage(stdout);
+		return 0;
+	}
+	if (strcmp(name, "version") == 0 || strcmp(name, "-V") == 0 ||
+	    strcmp(name, "--version") == 0) {
+		printf("hikyaku %s\n", HIKYAKU_VERSION);
+		return 0;
+	}
+	if (strcmp(name, "config") == 0)
+		return cmd_config(path, argc, argv);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return run_with_conf(&commands[i], path, argc, argv);
+	fprintf(stderr, "hikyaku: unknown command \"%s\"\n", name);
+	cmd_usage(stderr);
+	return CMD_EX_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = NULL;
+	char **args = xcalloc((size_t)argc + 1, sizeof(*args));
+	int nargs, rc;
+
+	umask(077);
+	if (split_args(argc, argv, &path, args, &nargs) < 0 || nargs == 0) {
+		free(args);
+		cmd_usage(stderr);
+		return CMD_EX_USAGE;
+	}
+	rc = dispatch(path != NULL ? path : CONF_DEFAULT_PATH, nargs, args);
+	free(args);
+	return rc;
+}
