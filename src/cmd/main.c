@@ -97,15 +97,7 @@ split_args(int argc, char **argv, const char **path_r, char **args, int *nargs_r
 static int
 run_serve(struct conf *conf, int argc, char **argv)
 {
-#ifdef HAVE_CMD_SERVE
 	return cmd_serve(conf, argc, argv);
-#else
-	(void)conf;
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "hikyaku: serve: not built\n");
-	return 1;
-#endif
 }
 
 static const struct command {
