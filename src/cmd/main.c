@@ -94,17 +94,11 @@ split_args(int argc, char **argv, const char **path_r, char **args, int *nargs_r
 	return 0;
 }
 
-static int
-run_serve(struct conf *conf, int argc, char **argv)
-{
-	return cmd_serve(conf, argc, argv);
-}
-
 static const struct command {
 	const char *name;
 	int (*fn)(struct conf *conf, int argc, char **argv);
 } commands[] = {
-        {"serve", run_serve},
+        {"serve", cmd_serve},
         {"domain", cmd_domain},
         {"user", cmd_user},
 };

@@ -80,7 +80,6 @@ static const struct conf_param conf_params[] = {
 	P_NUM("smtpd_command_line_limit", CT_SIZE, smtpd_command_line_limit, "4096", 512, 65536),
 	P_NUM("smtpd_recipient_limit", CT_UINT, smtpd_recipient_limit, "1000", 1, 100000),
 	P_NUM("smtpd_hard_error_limit", CT_UINT, smtpd_hard_error_limit, "20", 1, 1000),
-	P_NUM("smtpd_soft_error_limit", CT_UINT, smtpd_soft_error_limit, "10", 1, 1000),
 	P_NUM("smtpd_timeout", CT_TIME, smtpd_timeout, "300s", 1 * SEC, 3600 * SEC),
 	P_NUM("smtpd_client_connection_count_limit", CT_UINT, smtpd_client_connection_count_limit,
 	    "50", 0, 1000000),
@@ -89,8 +88,6 @@ static const struct conf_param conf_params[] = {
 	P_NUM("smtpd_auth_lockout_time", CT_TIME, smtpd_auth_lockout_time, "600s", 0, 86400 * SEC),
 	/* The delay before replying to a failed AUTH. */
 	P_NUM("smtpd_error_sleep_time", CT_TIME, smtpd_error_sleep_time, "1s", 0, 60 * SEC),
-	P_NUM("smtpd_max_pipelined", CT_UINT, smtpd_max_pipelined, "100", 1, 10000),
-	P_NUM("hopcount_limit", CT_UINT, hopcount_limit, "50", 1, 1000),
 	P_OF("smtpd_forbid_bare_newline", CT_BOOL, smtpd_forbid_bare_newline, "yes"),
 };
 /* clang-format on */

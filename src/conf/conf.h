@@ -78,14 +78,11 @@ struct conf {
 	uint64_t smtpd_command_line_limit;
 	unsigned smtpd_recipient_limit;
 	unsigned smtpd_hard_error_limit;
-	unsigned smtpd_soft_error_limit;
 	uint64_t smtpd_timeout;                       /* ms */
 	unsigned smtpd_client_connection_count_limit; /* 0: no limit */
 	unsigned smtpd_auth_failure_limit;
 	uint64_t smtpd_auth_lockout_time; /* ms */
 	uint64_t smtpd_error_sleep_time;  /* ms, the delay after a failed AUTH */
-	unsigned smtpd_max_pipelined;
-	unsigned hopcount_limit;
 	bool smtpd_forbid_bare_newline;
 };
 

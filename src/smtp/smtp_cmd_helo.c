@@ -49,21 +49,21 @@ void
 smtp_cmd_ehlo(struct smtp_sess *s, struct span params)
 {
 	const struct smtp_server *srv = s->srv;
+	char r[1024];
+	int n;
 
 	if (!smtp_helo_common(s, params, "EHLO"))
 		return;
 	s->esmtp = true;
-	conn_printf(s->conn, "250-%s\r\n", srv->hostname);
-	conn_printf(s->conn, "250-PIPELINING\r\n");
-	conn_printf(s->conn, "250-SIZE %llu\r\n", (unsigned long long)srv->lim.message_size);
-	if (!s->tls && srv->tls != NULL)
-		conn_printf(s->conn, "250-STARTTLS\r\n");
-	if (smtp_sess_may_auth(s))
-		conn_printf(s->conn, "250-AUTH PLAIN LOGIN\r\n");
-	conn_printf(s->conn, "250-ENHANCEDSTATUSCODES\r\n");
-	conn_printf(s->conn, "250-8BITMIME\r\n");
-	conn_printf(s->conn, "250-SMTPUTF8\r\n");
-	conn_printf(s->conn, "250 CHUNKING\r\n");
+	/* One write for the whole reply, so that it is queued whole or not at all. */
+	n = snprintf(r, sizeof(r), "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n%s%s"
+	    "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n",
+	    srv->hostname, (unsigned long long)srv->lim.message_size,
+	    !s->tls && srv->tls != NULL ? "250-STARTTLS\r\n" : "",
+	    smtp_sess_may_auth(s) ? "250-AUTH PLAIN LOGIN\r\n" : "");
+	BUG_ON(n < 0 || (size_t)n >= sizeof(r));
+	if (conn_write(s->conn, r, (size_t)n) < 0)
+		smtp_sess_close(s, "output-overflow");
 }
 
 void

@@ -109,14 +109,19 @@ __attribute__((format(printf, 4, 0))) static void
 smtp_vreply(struct smtp_sess *s, unsigned code, const char *enh, const char *fmt, va_list ap)
 {
 	char text[1024];
+	int rc;
 
-	if (s->conn == NULL)
+	if (s->conn == NULL || s->closing)
 		return;
 	vsnprintf(text, sizeof(text), fmt, ap);
 	if (enh != NULL)
-		conn_printf(s->conn, "%03u %s %s\r\n", code, enh, text);
+		rc = conn_printf(s->conn, "%03u %s %s\r\n", code, enh, text);
 	else
-		conn_printf(s->conn, "%03u %s\r\n", code, text);
+		rc = conn_printf(s->conn, "%03u %s\r\n", code, text);
+	/* A client that pipelines without reading our replies: a lost reply
+	   would desynchronise the dialogue, so end it instead. */
+	if (rc < 0)
+		smtp_sess_close(s, "output-overflow");
 }
 
 void

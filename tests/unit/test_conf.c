@@ -63,14 +63,11 @@ test_conf_defaults(void)
 	CHECK_INT(c.smtpd_command_line_limit, 4096);
 	CHECK_INT(c.smtpd_recipient_limit, 1000);
 	CHECK_INT(c.smtpd_hard_error_limit, 20);
-	CHECK_INT(c.smtpd_soft_error_limit, 10);
 	CHECK_INT(c.smtpd_timeout, 300000);
 	CHECK_INT(c.smtpd_client_connection_count_limit, 50);
 	CHECK_INT(c.smtpd_auth_failure_limit, 5);
 	CHECK_INT(c.smtpd_auth_lockout_time, 600000);
 	CHECK_INT(c.smtpd_error_sleep_time, 1000);
-	CHECK_INT(c.smtpd_max_pipelined, 100);
-	CHECK_INT(c.hopcount_limit, 50);
 	CHECK(c.smtpd_forbid_bare_newline);
 	conf_free(&c);
 }
