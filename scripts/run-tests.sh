@@ -8,20 +8,40 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 meson test -C "$build" --print-errorlogs --num-processes 2 "${@:2}"
 rc=$?
 /usr/bin/python3 - "$build/meson-logs/testlog.json" <<'PY'
-import json, sys
+# Count test cases, not executables: the unit harness prints "N passed,
+# N failed", Python's unittest "Ran N tests" and "FAILED (failures=...)".
+# An executable that failed without saying how (crash, sanitizer report,
+# timeout) counts as one more failure.
+import json, re, sys
 passed = failed = skipped = 0
 try:
     lines = open(sys.argv[1]).read().splitlines()
 except OSError:
     lines = []
 for line in lines:
-    r = json.loads(line).get("result")
-    if r in ("OK", "EXPECTEDFAIL"):
-        passed += 1
-    elif r == "SKIP":
-        skipped += 1
+    d = json.loads(line)
+    ok = d.get("result") in ("OK", "EXPECTEDFAIL")
+    out = (d.get("stdout") or "") + (d.get("stderr") or "")
+    p = f = s = 0
+    m = re.findall(r"^(\d+) passed, (\d+) failed$", out, re.M)
+    ran = re.findall(r"^Ran (\d+) tests? in", out, re.M)
+    if m:
+        p, f = int(m[-1][0]), int(m[-1][1])
+    elif ran:
+        n = int(ran[-1])
+        for key in ("failures", "errors"):
+            f += sum(int(x) for x in re.findall(key + r"=(\d+)", out.splitlines()[-1] if out else ""))
+        s = sum(int(x) for x in re.findall(r"skipped=(\d+)", out.splitlines()[-1] if out else ""))
+        p = n - f - s
+    elif d.get("result") == "SKIP":
+        s = 1
     else:
-        failed += 1
+        p = 1 if ok else 0
+    if not ok and f == 0:
+        f = 1
+    passed += p
+    failed += f
+    skipped += s
 if failed == 0 and passed == 0:
     failed = 1  # a run that tested nothing is a failure
 print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))

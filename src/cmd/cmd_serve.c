@@ -413,6 +413,10 @@ cmd_serve(struct conf *conf, int argc, char **argv)
 	app_listen(&app, &conf->smtp_listen, SMTP_SVC_MX);
 	app_listen(&app, &conf->submission_listen, SMTP_SVC_SUBMISSION);
 	app_listen(&app, &conf->submissions_listen, SMTP_SVC_SUBMISSIONS);
+	if (conf->imap_listen.n + conf->imaps_listen.n + conf->pop3_listen.n +
+		conf->pop3s_listen.n > 0)
+		log_warnx("event=config-warning IMAP and POP3 are not served yet: "
+			  "imap_listen, imaps_listen, pop3_listen and pop3s_listen are ignored");
 	if (priv_drop(conf->run_user, &error) < 0)
 		die("%s", error);
 	if (geteuid() == 0 || getuid() == 0)
