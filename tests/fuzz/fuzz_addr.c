@@ -11,14 +11,9 @@
 #include <string.h>
 
 #include "msg/addr.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_ASSERT(c)                                                                             \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 static void
 check_mailbox(const uint8_t *data, size_t size, const struct mailbox *mb)

@@ -12,14 +12,9 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_ASSERT(c)                                                                             \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 /* dump_to_mem - conf_dump() into a heap string. */
 static char *

@@ -14,14 +14,9 @@
 #include "base/buf.h"
 #include "dot_ref.h"
 #include "msg/dot.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_ASSERT(c)                                                                             \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 /* Output collected from the filter, in the model's storage layout. */
 struct sink {

@@ -11,14 +11,9 @@
 #include <string.h>
 
 #include "sasl/sasl.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_ASSERT(c)                                                                             \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 /* Room for any PLAIN message and its base64. */
 #define BIN_MAX 1024

@@ -15,14 +15,9 @@
 
 #include "base/buf.h"
 #include "smtp/smtp_lex.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_ASSERT(c)                                                                             \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 /* inside - span a lies within span b (an empty span anywhere in it). */
 static bool

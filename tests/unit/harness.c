@@ -53,6 +53,23 @@ t_check_int(const char *file, int line, const char *expr, long long got, long lo
 	t_fail(file, line, msg);
 }
 
+const char *
+t_show_bytes(char *dst, size_t size, const char *in, size_t n)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n && w + 5 < size; i++) {
+		if (in[i] == '\0' || in[i] == '\r' || in[i] == '\n') {
+			dst[w++] = '\\';
+			dst[w++] = in[i] == '\0' ? '0' : in[i] == '\r' ? 'r' : 'n';
+		} else {
+			dst[w++] = in[i];
+		}
+	}
+	dst[w] = '\0';
+	return dst;
+}
+
 int
 t_run(const struct t_test *tests)
 {

@@ -29,6 +29,8 @@ void t_check_str(const char *file, int line, const char *expr, const char *got, 
 void t_check_span(const char *file, int line, const char *expr, struct span got, const char *want);
 void t_check_int(const char *file, int line, const char *expr, long long got, long long want);
 int t_run(const struct t_test *tests);
+/* in[0..n) with CR, LF and NUL spelled out (\\r \\n \\0), for failure messages. */
+const char *t_show_bytes(char *dst, size_t size, const char *in, size_t n);
 
 #define CHECK(c)                                                                                   \
 	do {                                                                                       \

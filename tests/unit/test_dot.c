@@ -96,26 +96,6 @@ static const struct dot_case {
 	    .bare_lf = true },
 };
 
-/* show - in[0..n) with CR, LF and NUL spelled out, for failure messages. */
-static const char *
-show(char *dst, size_t size, const char *in, size_t n)
-{
-	size_t w = 0;
-
-	for (size_t i = 0; i < n && w + 5 < size; i++) {
-		const char *e = strchr("\r\n", in[i]);
-
-		if (in[i] == '\0' || e != NULL) {
-			dst[w++] = '\\';
-			dst[w++] = in[i] == '\0' ? '0' : in[i] == '\r' ? 'r' : 'n';
-		} else {
-			dst[w++] = in[i];
-		}
-	}
-	dst[w] = '\0';
-	return dst;
-}
-
 /* The outcome of one run, to compare across feeding patterns. */
 struct dot_got {
 	enum dot_rc rc;
@@ -201,7 +181,7 @@ dot_feed(const struct dot_case *c, size_t chunk, size_t cut1, size_t cut2, size_
 		snprintf(what, sizeof(what),
 		    "dot case \"%s\" chunk=%zu cuts=%zu,%zu outmax=%zu: rc=%d used=%zu "
 		    "outlen=%zu lf=%d cr=%d big=%d size=%llu",
-		    show(esc, sizeof(esc), c->in, c->inlen), chunk, cut1, cut2, outmax, g.rc,
+		    t_show_bytes(esc, sizeof(esc), c->in, c->inlen), chunk, cut1, cut2, outmax, g.rc,
 		    g.used, g.outlen, f.bare_lf, f.bare_cr, f.too_big, (unsigned long long)f.size);
 		t_fail(__FILE__, __LINE__, what);
 	}

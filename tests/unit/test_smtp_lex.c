@@ -65,26 +65,6 @@ static const struct frame_case {
 	    .ev = { OK("EHLO x"), ERR(LE_BARE_LF), OK("NOOP"), ERR(LE_NUL), OK("QUIT") } },
 };
 
-/* show - in[0..n) with CR, LF and NUL spelled out, for failure messages. */
-static const char *
-show(char *dst, size_t size, const char *in, size_t n)
-{
-	size_t w = 0;
-
-	for (size_t i = 0; i < n && w + 5 < size; i++) {
-		const char *e = strchr("\r\n", in[i]);
-
-		if (in[i] == '\0' || e != NULL) {
-			dst[w++] = '\\';
-			dst[w++] = in[i] == '\0' ? '0' : in[i] == '\r' ? 'r' : 'n';
-		} else {
-			dst[w++] = in[i];
-		}
-	}
-	dst[w] = '\0';
-	return dst;
-}
-
 /* Run state for one framer case under one way of chunking it. */
 struct frame_run {
 	struct ev got[MAXEV + 1];
@@ -144,7 +124,7 @@ frame_feed(const struct frame_case *c, size_t chunk, size_t cut1, size_t cut2)
 		drain(&f, &in, &r);
 	}
 	snprintf(what, sizeof(what), "frame case \"%s\" chunk=%zu cuts=%zu,%zu",
-	    show(esc, sizeof(esc), c->in, c->inlen), chunk, cut1, cut2);
+	    t_show_bytes(esc, sizeof(esc), c->in, c->inlen), chunk, cut1, cut2);
 	for (i = 0; i < MAXEV && (c->ev[i].rc != LINE_MORE || i < r.ngot); i++) {
 		const struct ev *w = &c->ev[i], *g = &r.got[i];
 		bool same = i < r.ngot && g->rc == w->rc && g->err == w->err &&
