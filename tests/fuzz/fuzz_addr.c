@@ -13,8 +13,6 @@
 #include "msg/addr.h"
 #include "fuzz.h"
 
-
-
 static void
 check_mailbox(const uint8_t *data, size_t size, const struct mailbox *mb)
 {

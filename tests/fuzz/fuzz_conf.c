@@ -14,8 +14,6 @@
 #include "conf/conf.h"
 #include "fuzz.h"
 
-
-
 /* dump_to_mem - conf_dump() into a heap string. */
 static char *
 dump_to_mem(const struct conf *c, size_t *len)

@@ -16,8 +16,6 @@
 #include "msg/dot.h"
 #include "fuzz.h"
 
-
-
 /* Output collected from the filter, in the model's storage layout. */
 struct sink {
 	uint8_t *p;

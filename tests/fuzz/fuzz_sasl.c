@@ -13,8 +13,6 @@
 #include "sasl/sasl.h"
 #include "fuzz.h"
 
-
-
 /* Room for any PLAIN message and its base64. */
 #define BIN_MAX 1024
 #define B64_MAX (BIN_MAX / 3 * 4 + 8)

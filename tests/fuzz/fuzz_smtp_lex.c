@@ -17,8 +17,6 @@
 #include "smtp/smtp_lex.h"
 #include "fuzz.h"
 
-
-
 /* inside - span a lies within span b (an empty span anywhere in it). */
 static bool
 inside(struct span a, struct span b)
