@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "msg/addr.h"
 #include "net/conn.h"
 #include "smtp/smtp_server_int.h"
 
@@ -186,8 +187,11 @@ smtp_data_done(struct smtp_sess *s, bool ok, const struct smtp_reply *r)
 {
 	s->tx_started = false; /* the commit consumed the application's message */
 	if (ok) {
-		SLOG(s, "event=accepted id=%s size=%llu rcpts=%zu", s->tx_id,
-		    (unsigned long long)s->msg_size, s->nrcpts);
+		char from[ADDR_MAX_PATH + 8];
+
+		SLOG(s, "event=accepted id=%s from=%s rcpts=%zu size=%llu tls=%s", s->tx_id,
+		    log_value(from, sizeof(from), s->sender, strlen(s->sender)), s->nrcpts, (unsigned long long)s->msg_size,
+		    s->tls && s->conn != NULL ? conn_tls_version(s->conn) : "none");
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", s->tx_id);
 	} else if (r != NULL) {
 		smtp_reply_hook(s, r);

@@ -64,7 +64,10 @@ smtp_cmd_mail(struct smtp_sess *s, struct span params)
 	if (!smtp_mail_policy(s, &m))
 		return;
 	if (s->srv->hooks->mail(s->srv->app, s, addr, &r) < 0) {
-		SLOG(s, "event=reject stage=mail code=%u from=<%s>", r.code, addr);
+		char v[ADDR_MAX_PATH + 8];
+
+		SLOG(s, "event=reject stage=mail code=%u from=%s", r.code,
+		    log_value(v, sizeof(v), addr, strlen(addr)));
 		smtp_reply_hook(s, &r);
 		smtp_count_error(s);
 		return;

@@ -64,18 +64,27 @@ smtp_sess_free(struct smtp_sess **sp)
 	*sp = NULL;
 }
 
-static void
-smtp_greet(struct smtp_sess *s)
+/* smtp_admit - the connect hook (per-client limits), before any TLS work:
+   a refused client costs us no handshake. False if refused. */
+static bool
+smtp_admit(struct smtp_sess *s)
 {
 	struct smtp_reply r = { 0 };
 
-	s->greeted = true;
-	if (s->srv->hooks->connect != NULL && s->srv->hooks->connect(s->srv->app, s, &r) < 0) {
-		SLOG(s, "event=reject stage=connect code=%u reason=\"%s\"", r.code, r.text);
+	if (s->srv->hooks->connect == NULL || s->srv->hooks->connect(s->srv->app, s, &r) >= 0)
+		return true;
+	SLOG(s, "event=reject stage=connect code=%u reason=\"%s\"", r.code, r.text);
+	/* On implicit TLS there is no channel yet to say why: just close. */
+	if (s->srv->service != SMTP_SVC_SUBMISSIONS)
 		smtp_reply_hook(s, &r);
-		smtp_sess_close(s, "refused");
-		return;
-	}
+	smtp_sess_close(s, "refused");
+	return false;
+}
+
+static void
+smtp_greet(struct smtp_sess *s)
+{
+	s->greeted = true;
 	smtp_reply(s, 220, NULL, "%s ESMTP hikyaku", s->srv->hostname);
 	conn_flush(s->conn);
 }
@@ -99,6 +108,8 @@ smtp_sess_start(const struct smtp_server *srv, struct conn *c)
 	conn_set_idle_timeout(c, srv->lim.idle_ms);
 	SLOG(s, "event=connect peer=%s:%d local=%s:%d", conn_peer_ip(c), conn_peer_port(c),
 	    conn_local_ip(c), conn_local_port(c));
+	if (!smtp_admit(s))
+		return;
 	if (srv->service == SMTP_SVC_SUBMISSIONS)
 		return; /* greet in smtp_on_tls_ready, after the handshake */
 	smtp_greet(s);
