@@ -70,7 +70,7 @@ app_now_ms(const struct app *app)
 }
 
 static int
-app_connect(void *ctx, struct smtp_sess *s, struct smtp_reply *r)
+app_connect(void *ctx, struct smtp_sess *s, struct smtp_hook_reply *r)
 {
 	struct app *app = ctx;
 	struct app_sess *as = xcalloc(1, sizeof(*as));
@@ -81,7 +81,7 @@ app_connect(void *ctx, struct smtp_sess *s, struct smtp_reply *r)
 	n = anvil_conn_open(app->anvil, smtp_sess_peer_ip(s));
 	as->counted = true;
 	if (limit > 0 && n > limit) {
-		*r = (struct smtp_reply){ 421, "4.7.0", "Error: too many connections from your address" };
+		*r = (struct smtp_hook_reply){ 421, "4.7.0", "Error: too many connections from your address" };
 		return -1;
 	}
 	return 1;
@@ -176,21 +176,21 @@ app_auth(void *ctx, struct smtp_sess *s, const char *user, const char *password)
 }
 
 static int
-app_mail(void *ctx, struct smtp_sess *s, const char *sender, struct smtp_reply *r)
+app_mail(void *ctx, struct smtp_sess *s, const char *sender, struct smtp_hook_reply *r)
 {
 	const char *user = smtp_sess_auth_user(s);
 
 	(void)ctx;
 	/* Submission: a user sends only as one of its own addresses (or <>). */
 	if (user != NULL && *sender != '\0' && strcasecmp(sender, user) != 0) {
-		*r = (struct smtp_reply){ 553, "5.7.1", "Sender address rejected: not owned by you" };
+		*r = (struct smtp_hook_reply){ 553, "5.7.1", "Sender address rejected: not owned by you" };
 		return -1;
 	}
 	return 1;
 }
 
 static int
-app_rcpt(void *ctx, struct smtp_sess *s, const char *rcpt, struct smtp_reply *r)
+app_rcpt(void *ctx, struct smtp_sess *s, const char *rcpt, struct smtp_hook_reply *r)
 {
 	struct app *app = ctx;
 	const char *at = strrchr(rcpt, '@');
@@ -198,21 +198,21 @@ app_rcpt(void *ctx, struct smtp_sess *s, const char *rcpt, struct smtp_reply *r)
 	int known = local == 1 ? store_user_exists(app->store, rcpt) : 0;
 
 	if (local < 0 || known < 0) {
-		*r = (struct smtp_reply){ 451, "4.3.0", "Error: temporary lookup failure" };
+		*r = (struct smtp_hook_reply){ 451, "4.3.0", "Error: temporary lookup failure" };
 		return -1;
 	}
 	if (known == 1)
 		return 1;
 	if (local == 1) {
-		*r = (struct smtp_reply){ 550, "5.1.1", "Recipient address rejected: User unknown" };
+		*r = (struct smtp_hook_reply){ 550, "5.1.1", "Recipient address rejected: User unknown" };
 		return -1;
 	}
 	if (smtp_sess_server(s)->service == SMTP_SVC_MX) {
-		*r = (struct smtp_reply){ 550, "5.7.1", "Relay access denied" };
+		*r = (struct smtp_hook_reply){ 550, "5.7.1", "Relay access denied" };
 		return -1;
 	}
 	/* XXX: the outbound queue (issue 3) takes these; until then, later. */
-	*r = (struct smtp_reply){ 451, "4.3.0", "Outbound delivery is not available yet" };
+	*r = (struct smtp_hook_reply){ 451, "4.3.0", "Outbound delivery is not available yet" };
 	return -1;
 }
 

@@ -183,7 +183,7 @@ smtp_data_finish(struct smtp_sess *s)
 }
 
 void
-smtp_data_done(struct smtp_sess *s, bool ok, const struct smtp_reply *r)
+smtp_data_done(struct smtp_sess *s, bool ok, const struct smtp_hook_reply *r)
 {
 	s->tx_started = false; /* the commit consumed the application's message */
 	if (ok) {

@@ -44,7 +44,7 @@ void
 smtp_cmd_mail(struct smtp_sess *s, struct span params)
 {
 	struct smtp_path_args m;
-	struct smtp_reply r = { 0 };
+	struct smtp_hook_reply r = { 0 };
 	struct mailbox mb;
 	char addr[ADDR_MAX_PATH + 1] = "";
 	const char *error;
@@ -93,7 +93,7 @@ void
 smtp_cmd_rcpt(struct smtp_sess *s, struct span params)
 {
 	struct smtp_path_args ra;
-	struct smtp_reply r = { 0 };
+	struct smtp_hook_reply r = { 0 };
 	struct mailbox mb;
 	char addr[ADDR_MAX_PATH + 1];
 	const char *error;

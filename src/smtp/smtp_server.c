@@ -69,7 +69,7 @@ smtp_sess_free(struct smtp_sess **sp)
 static bool
 smtp_admit(struct smtp_sess *s)
 {
-	struct smtp_reply r = { 0 };
+	struct smtp_hook_reply r = { 0 };
 
 	if (s->srv->hooks->connect == NULL || s->srv->hooks->connect(s->srv->app, s, &r) >= 0)
 		return true;
@@ -168,7 +168,7 @@ smtp_count_error(struct smtp_sess *s)
 }
 
 void
-smtp_reply_hook(struct smtp_sess *s, const struct smtp_reply *r)
+smtp_reply_hook(struct smtp_sess *s, const struct smtp_hook_reply *r)
 {
 	smtp_reply(s, r->code, r->enhanced, "%s", r->text);
 }
@@ -414,7 +414,7 @@ smtp_sess_auth_result(struct smtp_sess *s, bool ok)
 }
 
 void
-smtp_sess_data_result(struct smtp_sess *s, bool ok, const struct smtp_reply *r)
+smtp_sess_data_result(struct smtp_sess *s, bool ok, const struct smtp_hook_reply *r)
 {
 	if (smtp_sess_resume(s))
 		return;

@@ -41,7 +41,7 @@ struct smtp_limits {
 };
 
 /* A reply chosen by a hook: "550", "5.1.1", "User unknown". */
-struct smtp_reply {
+struct smtp_hook_reply {
 	unsigned code;
 	const char *enhanced;
 	const char *text;
@@ -55,7 +55,7 @@ struct smtp_reply {
  */
 struct smtp_hooks {
 	/* New connection (before the greeting): per-client limits. */
-	int (*connect)(void *app, struct smtp_sess *s, struct smtp_reply *r);
+	int (*connect)(void *app, struct smtp_sess *s, struct smtp_hook_reply *r);
 	/* The session is going away; free per-session application state. */
 	void (*disconnect)(void *app, struct smtp_sess *s);
 	/* Is this client locked out of AUTH (too many failures)? */
@@ -65,9 +65,9 @@ struct smtp_hooks {
 	   this returns: copy it if the check is asynchronous. */
 	void (*auth)(void *app, struct smtp_sess *s, const char *user, const char *password);
 	/* MAIL FROM (sender "" for the null path), already syntax-checked. */
-	int (*mail)(void *app, struct smtp_sess *s, const char *sender, struct smtp_reply *r);
+	int (*mail)(void *app, struct smtp_sess *s, const char *sender, struct smtp_hook_reply *r);
 	/* RCPT TO, already syntax-checked, domain lower-cased. */
-	int (*rcpt)(void *app, struct smtp_sess *s, const char *rcpt, struct smtp_reply *r);
+	int (*rcpt)(void *app, struct smtp_sess *s, const char *rcpt, struct smtp_hook_reply *r);
 	/* Message data: begin (once, before any data), write (unstuffed bytes,
 	   CRLF as received), commit (ends with one smtp_sess_data_result()),
 	   abort (nothing must remain). begin and write return 0 or -1. */
@@ -97,7 +97,7 @@ void smtp_sess_start(const struct smtp_server *srv, struct conn *c);
 void smtp_sess_auth_result(struct smtp_sess *s, bool ok);
 /* Completion of smtp_hooks.data_commit: ok true when the message is durable
    for every recipient; otherwise r (may be NULL) is the reply to send. */
-void smtp_sess_data_result(struct smtp_sess *s, bool ok, const struct smtp_reply *r);
+void smtp_sess_data_result(struct smtp_sess *s, bool ok, const struct smtp_hook_reply *r);
 
 void smtp_sess_set_app_data(struct smtp_sess *s, void *data);
 void *smtp_sess_app_data(const struct smtp_sess *s);

@@ -99,7 +99,7 @@ void smtp_reply_error(struct smtp_sess *s, unsigned code, const char *enh, const
     __attribute__((format(printf, 4, 5)));
 /* Counts a failed command; at lim.hard_errors replies 421 and closes. */
 void smtp_count_error(struct smtp_sess *s);
-void smtp_reply_hook(struct smtp_sess *s, const struct smtp_reply *r);
+void smtp_reply_hook(struct smtp_sess *s, const struct smtp_hook_reply *r);
 void smtp_sess_close(struct smtp_sess *s, const char *reason);
 /* Forget the transaction (RSET, end of message, HELO). */
 void smtp_tx_reset(struct smtp_sess *s);
@@ -129,7 +129,7 @@ void smtp_cmd_bdat(struct smtp_sess *s, struct span params);
    parsing input, false to wait for more bytes or a hook. */
 bool smtp_data_input(struct smtp_sess *s);
 /* Completion of the data_commit hook (after smtp_sess_resume). */
-void smtp_data_done(struct smtp_sess *s, bool ok, const struct smtp_reply *r);
+void smtp_data_done(struct smtp_sess *s, bool ok, const struct smtp_hook_reply *r);
 void smtp_cmd_rset(struct smtp_sess *s, struct span params);
 void smtp_cmd_noop(struct smtp_sess *s, struct span params);
 void smtp_cmd_quit(struct smtp_sess *s, struct span params);
