@@ -47,6 +47,7 @@ static const char *const tls_level_names[] = {"none", "may", "encrypt", "verify"
 
 #define OFF(f) offsetof(struct conf, f)
 #define SEC 1000ull
+#define DAY (86400 * SEC)
 
 /* One constructor per type, so that every field of every entry is set. */
 /* clang-format off */
@@ -89,6 +90,20 @@ static const struct conf_param conf_params[] = {
 	/* The delay before replying to a failed AUTH. */
 	P_NUM("smtpd_error_sleep_time", CT_TIME, smtpd_error_sleep_time, "1s", 0, 60 * SEC),
 	P_OF("smtpd_forbid_bare_newline", CT_BOOL, smtpd_forbid_bare_newline, "yes"),
+	/* Outbound: Postfix names, meanings and defaults (postconf(5)). */
+	P_NUM("smtp_mx_address_limit", CT_UINT, smtp_mx_address_limit, "5", 1, 100),
+	/* Not in Postfix, which has one per step: covers them all. */
+	P_NUM("smtp_reply_timeout", CT_TIME, smtp_reply_timeout, "300s", 1 * SEC, 3600 * SEC),
+	P_NUM("maximal_queue_lifetime", CT_TIME, maximal_queue_lifetime, "5d", 0, 100 * DAY),
+	P_NUM("bounce_queue_lifetime", CT_TIME, bounce_queue_lifetime, "5d", 0, 100 * DAY),
+	P_NUM("minimal_backoff_time", CT_TIME, minimal_backoff_time, "300s", 1 * SEC, 1 * DAY),
+	P_NUM("maximal_backoff_time", CT_TIME, maximal_backoff_time, "4000s", 1 * SEC, 7 * DAY),
+	P_NUM("queue_run_delay", CT_TIME, queue_run_delay, "300s", 1 * SEC, 1 * DAY),
+	P_NUM("delay_warning_time", CT_TIME, delay_warning_time, "0", 0, 100 * DAY),
+	P_NUM("default_destination_concurrency_limit", CT_UINT,
+	    default_destination_concurrency_limit, "20", 1, 1000),
+	P_NUM("default_destination_recipient_limit", CT_UINT,
+	    default_destination_recipient_limit, "50", 1, 10000),
 };
 /* clang-format on */
 

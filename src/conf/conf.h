@@ -84,6 +84,18 @@ struct conf {
 	uint64_t smtpd_auth_lockout_time; /* ms */
 	uint64_t smtpd_error_sleep_time;  /* ms, the delay after a failed AUTH */
 	bool smtpd_forbid_bare_newline;
+
+	/* Outbound (Postfix names and meanings). */
+	unsigned smtp_mx_address_limit;
+	uint64_t smtp_reply_timeout; /* ms: each step of an outbound session */
+	uint64_t maximal_queue_lifetime; /* ms */
+	uint64_t bounce_queue_lifetime;	 /* ms */
+	uint64_t minimal_backoff_time;	 /* ms */
+	uint64_t maximal_backoff_time;	 /* ms */
+	uint64_t queue_run_delay;	 /* ms */
+	uint64_t delay_warning_time;	 /* ms; 0: none */
+	unsigned default_destination_concurrency_limit;
+	unsigned default_destination_recipient_limit;
 };
 
 /* Sets every parameter to its default. Dies only on out-of-memory. */
