@@ -14,12 +14,17 @@
  * handles; closed() runs from the last close callback and the conn is freed
  * right after. Nothing here calls a handler from inside a conn_* call.
  *
+ * Client conns (conn_connect) share all of this; they add a connect timeout
+ * on the same timer and, after a client STARTTLS, the peer classification
+ * from tls_client_check() for the engine's policy decision.
+ *
  * Limits: CONN_* below. Standards: RFC 3207 sec. 4.2 (STARTTLS purge), RFC
  * 8314 (implicit TLS). Security: remote-facing; every buffer is bounded and a
  * peer that stops reading is disconnected after CONN_LINGER_MS at close.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +53,7 @@ struct conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer; /* idle timeout, "run soon" after resume, linger at close */
 	uv_write_t wreq;
+	uv_connect_t creq; /* client conns */
 	uint64_t id;
 	const struct conn_handler *h;
 	void *ctx;
@@ -62,6 +68,11 @@ struct conn {
 	unsigned handles; /* libuv handles not yet closed */
 	bool started, reading, writing, paused, throttled, eof, kick;
 	bool tls_up, tls_failed, closing, shut;
+	bool client, connecting;
+	int level;               /* client policy: enum tls_level */
+	char *mx_host, *nexthop; /* client policy names */
+	enum tls_peer peer;      /* client: outcome of tls_client_check() */
+	const char *peer_detail; /* why not Verified, static */
 	char service[16];
 	char peer_ip[64], local_ip[64];
 	int peer_port, local_port;
@@ -122,6 +133,8 @@ conn_free(struct conn *c)
 	buf_deinit(&c->out);
 	buf_deinit(&c->wbuf);
 	free(c->reason);
+	free(c->mx_host);
+	free(c->nexthop);
 	free(c);
 }
 
@@ -194,7 +207,7 @@ conn_tls_log_up(struct conn *c)
 	         c->id, c->service, tls_ssl_version(c->ssl), tls_ssl_cipher(c->ssl),
 	         tls_ssl_bits(c->ssl),
 	         sni != NULL ? log_value(v, sizeof(v), sni, strlen(sni)) : "-",
-	         tls_ssl_peer_cert(c->ssl));
+	         conn_tls_peer_cert(c));
 }
 
 /* conn_tls_fail - log and close after a fatal TLS error (no close_notify). */
@@ -222,6 +235,11 @@ conn_tls_handshake(struct conn *c)
 	ERR_clear_error();
 	if ((r = SSL_do_handshake(c->ssl)) == 1) {
 		c->tls_up = true;
+		if (c->client) {
+			struct tls_client_policy p = { c->level, c->mx_host, c->nexthop };
+
+			c->peer = tls_client_check(c->ssl, &p, &c->peer_detail);
+		}
 		/* Handshake output precedes the raw STARTTLS reply on the wire
 		   only if the peer answered a 220 it never saw: impossible. */
 		BUG_ON(c->out_raw != 0);
@@ -327,6 +345,10 @@ conn_on_timer(uv_timer_t *t)
 
 	if (c->closing) {
 		conn_abort(c, "linger-timeout"); /* keeps the close reason */
+		return;
+	}
+	if (c->connecting) {
+		conn_abort(c, "connect-timeout");
 		return;
 	}
 	if (c->kick) {
@@ -466,6 +488,9 @@ conn_on_write(uv_write_t *req, int status)
 	}
 	conn_send(c);
 	conn_throttle(c);
+	if (!c->writing && !c->closing && conn_unsent(c) == 0 && c->h != NULL &&
+	    c->h->drained != NULL)
+		c->h->drained(c);
 }
 
 /* conn_fill_wbuf - move the next bytes for the wire into c->wbuf. */
@@ -505,7 +530,7 @@ conn_send(struct conn *c)
 	uv_buf_t b;
 	int r;
 
-	if (c->writing || c->shut)
+	if (c->writing || c->shut || c->connecting)
 		return;
 	conn_fill_wbuf(c);
 	if (buf_len(&c->wbuf) == 0) {
@@ -589,6 +614,10 @@ conn_close(struct conn *c, const char *reason)
 	c->closing = true;
 	c->kick = false;
 	c->reason = xstrdup(reason);
+	if (c->connecting) { /* nothing was sent: no linger */
+		conn_shut(c);
+		return;
+	}
 	conn_update_reading(c);
 	if (c->tls_up && !c->tls_failed) {
 		conn_tls_encrypt(c);
@@ -621,11 +650,11 @@ conn_resume(struct conn *c)
 	conn_update_reading(c);
 }
 
-/* conn_tls_attach - a server SSL over two memory BIOs. */
+/* conn_tls_attach - an SSL (server or client) over two memory BIOs. */
 static void
-conn_tls_attach(struct conn *c, struct tls_server *t)
+conn_tls_attach(struct conn *c, SSL *ssl)
 {
-	c->ssl = tls_server_ssl_new(t);
+	c->ssl = ssl;
 	c->rbio = BIO_new(BIO_s_mem());
 	c->wbio = BIO_new(BIO_s_mem());
 	if (c->rbio == NULL || c->wbio == NULL)
@@ -645,7 +674,7 @@ conn_starttls(struct conn *c, struct tls_server *t)
 	   and may have been injected; they are never parsed. */
 	buf_clear(&c->in);
 	c->out_raw = buf_len(&c->out);
-	conn_tls_attach(c, t);
+	conn_tls_attach(c, tls_server_ssl_new(t));
 	c->paused = false;
 	c->kick = false;
 	/* The handshake is bounded by the idle timeout as a whole. */
@@ -733,7 +762,21 @@ conn_tls_sni(const struct conn *c)
 const char *
 conn_tls_peer_cert(const struct conn *c)
 {
-	return c->tls_up ? tls_ssl_peer_cert(c->ssl) : NULL;
+	if (!c->tls_up)
+		return NULL;
+	return c->client ? tls_peer_name(c->peer) : tls_ssl_peer_cert(c->ssl);
+}
+
+int
+conn_tls_peer(const struct conn *c)
+{
+	return c->tls_up && c->client ? (int)c->peer : -1;
+}
+
+const char *
+conn_tls_verify_error(const struct conn *c)
+{
+	return c->tls_up && c->client ? c->peer_detail : NULL;
 }
 
 const char *
@@ -793,18 +836,27 @@ conn_addrs(struct conn *c)
 		snprintf(c->local_ip, sizeof(c->local_ip), "unknown");
 }
 
-struct conn *
-conn_accept(uv_stream_t *server, const char *service, struct tls_server *tls, const char **error_r)
+/* conn_alloc - a conn with its two handles initialised, no I/O yet. */
+static struct conn *
+conn_alloc(uv_loop_t *loop)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
-	int r;
 
-	uv_tcp_init(server->loop, &c->tcp);
-	uv_timer_init(server->loop, &c->timer);
+	uv_tcp_init(loop, &c->tcp);
+	uv_timer_init(loop, &c->timer);
 	c->tcp.data = c->timer.data = c;
 	buf_init(&c->in, 0, CONN_IN_DEFAULT);
 	buf_init(&c->out, 0, CONN_OUT_MAX);
 	buf_init(&c->wbuf, 0, CONN_OUT_MAX);
+	return c;
+}
+
+struct conn *
+conn_accept(uv_stream_t *server, const char *service, struct tls_server *tls, const char **error_r)
+{
+	struct conn *c = conn_alloc(server->loop);
+	int r;
+
 	if ((r = uv_accept(server, (uv_stream_t *)&c->tcp)) < 0) {
 		*error_r = uv_strerror(r);
 		conn_abort(c, "accept-failed"); /* no handler: nobody is told */
@@ -818,7 +870,7 @@ conn_accept(uv_stream_t *server, const char *service, struct tls_server *tls, co
 	uv_tcp_nodelay(&c->tcp, 1);
 	conn_addrs(c);
 	if (tls != NULL)
-		conn_tls_attach(c, tls);
+		conn_tls_attach(c, tls_server_ssl_new(tls));
 	return c;
 }
 
@@ -836,4 +888,83 @@ conn_start(struct conn *c)
 	}
 	conn_arm_idle(c);
 	conn_update_reading(c);
+}
+
+/* conn_on_connect - the TCP connect finished, failed or was cancelled. */
+static void
+conn_on_connect(uv_connect_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	if (c->shut)
+		return; /* cancelled by uv_close: closed() reports the reason */
+	c->connecting = false;
+	uv_timer_stop(&c->timer);
+	if (status < 0) {
+		conn_abort(c, "connect-failed: %s", uv_strerror(status));
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	conn_addrs(c);
+	c->started = true;
+	conn_arm_idle(c);
+	conn_update_reading(c);
+	if (c->h->connected != NULL && !c->closing)
+		c->h->connected(c);
+}
+
+struct conn *
+conn_connect(uv_loop_t *loop, const struct sockaddr *sa, uint64_t timeout_ms,
+             const struct conn_handler *h, void *ctx)
+{
+	struct conn *c = conn_alloc(loop);
+	struct sockaddr_storage ss;
+	int r;
+
+	if (uv_random(NULL, NULL, &c->id, sizeof(c->id), 0, NULL) != 0)
+		die("conn: no randomness for session ids");
+	snprintf(c->service, sizeof(c->service), "smtp-out");
+	c->h = h;
+	c->ctx = ctx;
+	c->client = true;
+	c->connecting = true;
+	/* Copied: the caller's sockaddr may be a shorter, less aligned type. */
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, sa,
+	       sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                 : sizeof(struct sockaddr_in));
+	conn_addr(&ss, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
+	snprintf(c->local_ip, sizeof(c->local_ip), "unknown");
+	c->creq.data = c;
+	/* As listener.c: a peer that resets gives EPIPE to this conn, not
+	   SIGPIPE to the process (a client-only process has no listener). */
+	signal(SIGPIPE, SIG_IGN);
+	if ((r = uv_tcp_connect(&c->creq, &c->tcp, sa, conn_on_connect)) < 0) {
+		c->connecting = false;
+		conn_abort(c, "connect-failed: %s", uv_strerror(r));
+		return c;
+	}
+	uv_timer_start(&c->timer, conn_on_timer, timeout_ms, 0);
+	return c;
+}
+
+int
+conn_starttls_client(struct conn *c, struct tls_client *t, const char *sni,
+                     const struct tls_client_policy *p)
+{
+	BUG_ON(c->ssl != NULL || !c->client);
+	/* RFC 3207 sec. 4.2 mirrored: nothing may follow the 220. */
+	if (buf_len(&c->in) > 0)
+		return -1;
+	c->level = p->level;
+	c->mx_host = p->mx_host != NULL ? xstrdup(p->mx_host) : NULL;
+	c->nexthop = p->nexthop != NULL ? xstrdup(p->nexthop) : NULL;
+	c->out_raw = buf_len(&c->out);
+	conn_tls_attach(c, tls_client_ssl_new(t, sni));
+	c->paused = false;
+	/* The client speaks first: the loop runs the first handshake step
+	   (ClientHello), never this call. */
+	conn_kick(c);
+	conn_update_reading(c);
+	return 0;
 }

@@ -9,6 +9,10 @@
  * 1 MiB (conn_write fails beyond); reading stops while more than 256 KiB of
  * output is unsent; idle timeout (default 300 s, RFC 5321 4.5.3.2.7), which
  * also bounds a TLS handshake.
+ * Client side (outbound SMTP): conn_connect() with a connect timeout, and
+ * conn_starttls_client(), which refuses to start when any byte followed the
+ * server's 220 (STARTTLS response injection) and records how far the
+ * server's certificate could be verified.
  * Standards: RFC 3207 sec. 4.2 and RFC 8314 (STARTTLS purge, implicit TLS).
  * Security: remote-facing. No decrypted byte is left inside OpenSSL; the
  * STARTTLS switch drops every plaintext byte that followed the command.
@@ -20,8 +24,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 struct buf;
 struct conn;
+struct sockaddr;
+struct tls_client;
+struct tls_client_policy;
 struct tls_server;
 
 struct conn_handler {
@@ -35,6 +44,13 @@ struct conn_handler {
 	/* Called exactly once; the conn is freed right after it returns, so the
 	   engine frees its session here and forgets the conn pointer. */
 	void (*closed)(struct conn *c, const char *reason);
+	/* Client conns: the TCP connection is up (conn_connect). May be NULL.
+	   A failed connect is reported by closed() alone, with reason
+	   "connect-failed: <libuv text>" or "connect-timeout". */
+	void (*connected)(struct conn *c);
+	/* Everything queued has been handed to the kernel; the engine may queue
+	   the next chunk of a large body (flow control). May be NULL. */
+	void (*drained)(struct conn *c);
 };
 
 /* Installs the engine; the accept callback must call it (or conn_close). */
@@ -70,6 +86,29 @@ void conn_resume(struct conn *c);
  */
 size_t conn_starttls(struct conn *c, struct tls_server *t);
 
+/*
+ * Client: starts connecting to sa (IPv4 or IPv6, with port). Never NULL: a
+ * failure, immediate or not, comes later through h->closed() from the loop,
+ * and a connect that takes longer than timeout_ms fails with
+ * "connect-timeout". On success h->connected() runs; the idle timeout then
+ * defaults to 0 (off: the client engine keeps its own per-reply timers).
+ */
+struct conn *conn_connect(uv_loop_t *loop, const struct sockaddr *sa, uint64_t timeout_ms,
+                          const struct conn_handler *h, void *ctx);
+
+/*
+ * Client STARTTLS, called right after the server's 220 has been consumed
+ * from conn_in(). Returns -1 and does nothing when conn_in() still holds a
+ * byte: the server (or a man in the middle) sent data after its 220 that
+ * would otherwise be read as if protected by TLS (STARTTLS response
+ * injection); the caller must abort and treat the host as failed. Otherwise
+ * returns 0 and starts the handshake, sending `sni` as server_name; success
+ * calls tls_ready (then see conn_tls_peer), failure closes with
+ * "tls-handshake-failed: <reason>". The handshake has no timer of its own.
+ */
+int conn_starttls_client(struct conn *c, struct tls_client *t, const char *sni,
+                         const struct tls_client_policy *p);
+
 /* Sends what is queued, then closes; closed() follows once, from the loop.
    Later calls are ignored (the first reason wins). */
 void conn_close(struct conn *c, const char *reason);
@@ -89,6 +128,12 @@ const char *conn_tls_cipher_std(const struct conn *c);
 int conn_tls_bits(const struct conn *c);
 const char *conn_tls_sni(const struct conn *c);
 const char *conn_tls_peer_cert(const struct conn *c);
+/* Client conns after the handshake: the server's enum tls_peer value (the
+   word is conn_tls_peer_cert(): "Anonymous", "Untrusted", "Trusted",
+   "Verified"), or -1 (server conn, or no TLS yet); and why it is not
+   Verified (static string), or NULL. */
+int conn_tls_peer(const struct conn *c);
+const char *conn_tls_verify_error(const struct conn *c);
 
 /* Numeric addresses ("192.0.2.1", "2001:db8::1") and ports. */
 const char *conn_peer_ip(const struct conn *c);

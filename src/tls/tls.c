@@ -1,5 +1,7 @@
 /*
- * tls.c -- server SSL_CTX set: load, SNI selection, reload, session facts.
+ * tls.c -- server SSL_CTX set: load, SNI selection, reload, session facts;
+ * the outbound client context and the classification of a server's
+ * certificate under a policy level.
  *
  * One SSL_CTX per certificate/key pair, all configured alike, so that the SNI
  * callback can move a handshake from the default context to another with
@@ -8,8 +10,12 @@
  * Standards: RFC 6066 sec. 3 (server_name), RFC 6125 (name matching, through
  * X509_check_host), RFC 7525 / RFC 8996 (no TLS below 1.2).
  * Security: a reload that fails keeps the old set, so a typo in a renewed
- * key never takes the listeners down.
+ * key never takes the listeners down. Client side: verification never
+ * aborts a handshake (SSL_VERIFY_NONE still runs and records the chain
+ * check); tls_client_check() judges afterwards, so that `may` can log an
+ * Untrusted peer and still encrypt, and `verify`/`secure` fail with a reason.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +36,10 @@ struct tls_set {
 	SSL_CTX **ctx;
 	size_t n;
 	bool selfsigned;
+};
+
+struct tls_client {
+	SSL_CTX *ctx;
 };
 
 struct tls_server {
@@ -290,4 +300,152 @@ tls_ssl_peer_cert(const SSL *ssl)
 	   to Postfix's Untrusted/Trusted/Verified here. */
 	(void)ssl;
 	return "none";
+}
+
+const char *
+tls_level_name(int level)
+{
+	static const char *const names[] = { "none", "may", "encrypt", "verify", "secure" };
+
+	if (level < 0 || (size_t)level >= sizeof(names) / sizeof(names[0]))
+		return "invalid";
+	return names[level];
+}
+
+const char *
+tls_peer_name(enum tls_peer p)
+{
+	switch (p) {
+	case TLS_PEER_ANONYMOUS:
+		return "Anonymous";
+	case TLS_PEER_UNTRUSTED:
+		return "Untrusted";
+	case TLS_PEER_TRUSTED:
+		return "Trusted";
+	case TLS_PEER_VERIFIED:
+		return "Verified";
+	}
+	return "Anonymous";
+}
+
+/* tls_client_trust - load the trust anchors: the CAfile, else the system's. */
+static int
+tls_client_trust(SSL_CTX *ctx, const char *cafile)
+{
+	if (cafile != NULL && cafile[0] != '\0')
+		return SSL_CTX_load_verify_locations(ctx, cafile, NULL) == 1 ? 0 : -1;
+	return SSL_CTX_set_default_verify_paths(ctx) == 1 ? 0 : -1;
+}
+
+struct tls_client *
+tls_client_new(const char *cafile, const char **error_r)
+{
+	const char *what = cafile != NULL && cafile[0] != '\0' ? cafile : "system CA store";
+	struct tls_client *t;
+	SSL_CTX *ctx;
+
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		*error_r = tls_fail(what, NULL);
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 || tls_client_trust(ctx, cafile) < 0) {
+		*error_r = tls_fail(what, NULL);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* Record, never abort: tls_client_check() decides per level. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	t = xcalloc(1, sizeof(*t));
+	t->ctx = ctx;
+	return t;
+}
+
+void
+tls_client_free(struct tls_client **tp)
+{
+	struct tls_client *t = *tp;
+
+	if (t == NULL)
+		return;
+	SSL_CTX_free(t->ctx);
+	free(t);
+	*tp = NULL;
+}
+
+/* tls_is_dns_name - SNI carries host names only (RFC 6066 sec. 3). */
+static bool
+tls_is_dns_name(const char *s)
+{
+	unsigned char tmp[sizeof(struct in6_addr)];
+
+	if (s == NULL || s[0] == '\0' || s[0] == '[')
+		return false;
+	return inet_pton(AF_INET, s, tmp) != 1 && inet_pton(AF_INET6, s, tmp) != 1;
+}
+
+SSL *
+tls_client_ssl_new(struct tls_client *t, const char *sni)
+{
+	SSL *ssl = SSL_new(t->ctx);
+
+	if (ssl == NULL)
+		die("SSL_new: %s", tls_error_reason());
+	if (tls_is_dns_name(sni) && SSL_set_tlsext_host_name(ssl, sni) != 1)
+		die("SSL_set_tlsext_host_name: %s", tls_error_reason());
+	SSL_set_connect_state(ssl);
+	return ssl;
+}
+
+/* tls_name_ok - RFC 6125 match (DNS-ID, CN only without DNS-IDs), no partial
+   wildcards ("w*.example.com"); a leading "." matches any sub-domain. */
+static bool
+tls_name_ok(X509 *cert, const char *name)
+{
+	if (name == NULL || name[0] == '\0')
+		return false;
+	return X509_check_host(cert, name, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
+/* tls_client_name_match - the names the level asks for. */
+static bool
+tls_client_name_match(X509 *cert, const struct tls_client_policy *p)
+{
+	char dot[256];
+
+	if (p->level == TLS_LVL_VERIFY)
+		return tls_name_ok(cert, p->mx_host);
+	/* smtp_tls_secure_cert_match = nexthop, dot-nexthop */
+	if (p->nexthop == NULL || tls_name_ok(cert, p->nexthop))
+		return p->nexthop != NULL;
+	if (snprintf(dot, sizeof(dot), ".%s", p->nexthop) >= (int)sizeof(dot))
+		return false;
+	return tls_name_ok(cert, dot);
+}
+
+enum tls_peer
+tls_client_check(const SSL *ssl, const struct tls_client_policy *p, const char **detail_r)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	long v;
+
+	*detail_r = NULL;
+	if (cert == NULL) {
+		*detail_r = "no certificate";
+		return TLS_PEER_ANONYMOUS;
+	}
+	if ((v = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		*detail_r = X509_verify_cert_error_string(v);
+		return TLS_PEER_UNTRUSTED;
+	}
+	if (!tls_level_requires_auth(p->level))
+		return TLS_PEER_TRUSTED;
+	if (!tls_client_name_match(cert, p)) {
+		*detail_r = "name mismatch";
+		return TLS_PEER_TRUSTED;
+	}
+	return TLS_PEER_VERIFIED;
 }

@@ -1,5 +1,7 @@
 /*
- * tls.h -- server-side TLS contexts: certificates, SNI, reload, session facts.
+ * tls.h -- TLS contexts: server certificates, SNI, reload, session facts;
+ * client contexts and the outbound policy levels (Postfix
+ * smtp_tls_security_level: none, may, encrypt, verify, secure).
  *
  * Inputs: PEM certificate-chain and key files named in the config (trusted,
  * read before privileges are dropped). Everything the network sends goes
@@ -7,7 +9,12 @@
  * Policy: TLS 1.2 minimum; TLS 1.2 ciphers limited to ECDHE with AES-GCM or
  * ChaCha20-Poly1305; server cipher preference; no compression; no
  * renegotiation; session tickets allowed.
- * Standards: RFC 8446, RFC 5246, RFC 6066 sec. 3 (SNI), RFC 8314, RFC 7525.
+ * Client: same protocol and cipher policy; the peer chain is checked against
+ * a CAfile or the system store and the name with X509_check_host (RFC 6125,
+ * no partial wildcards), but the handshake never fails on it: the caller
+ * decides from the outcome and the level, as Postfix does.
+ * Standards: RFC 8446, RFC 5246, RFC 6066 sec. 3 (SNI), RFC 8314, RFC 7525,
+ * RFC 6125, RFC 7672 sec. 1.3 (why opportunistic TLS does not verify).
  * Security: keys stay inside OpenSSL objects; error strings never include
  * key material. Not thread-safe: one tls_server per event loop or a lock
  * around reload (SSL_CTX refcounting itself is thread-safe).
@@ -21,6 +28,7 @@
 #include <openssl/ssl.h>
 
 struct tls_server;
+struct tls_client;
 
 /*
  * Loads n certificate-chain/key pairs (PEM), one SSL_CTX per pair; the first
@@ -78,5 +86,81 @@ const char *tls_ssl_peer_cert(const SSL *ssl);
  * the next call.
  */
 const char *tls_error_reason(void);
+
+/*
+ * Outbound levels, numerically equal to enum conf_tls_level (conf/conf.h),
+ * which tls/ must not include. The order is load-bearing: keep comparisons
+ * in the predicates below.
+ */
+enum tls_level {
+	TLS_LVL_NONE,
+	TLS_LVL_MAY,     /* STARTTLS when offered; plain after a failed handshake */
+	TLS_LVL_ENCRYPT, /* TLS or nothing; any certificate */
+	TLS_LVL_VERIFY,  /* chain + MX host name */
+	TLS_LVL_SECURE,  /* chain + next-hop domain (or a sub-domain of it) */
+};
+
+/* TLS must be negotiated, else the host has failed. */
+static inline bool
+tls_level_requires_tls(int level)
+{
+	return level >= TLS_LVL_ENCRYPT;
+}
+
+/* The peer must be Verified, else the host has failed. */
+static inline bool
+tls_level_requires_auth(int level)
+{
+	return level >= TLS_LVL_VERIFY;
+}
+
+/* The level's Postfix name ("may"), or "invalid". */
+const char *tls_level_name(int level);
+
+/* What we know about the server, in Postfix's words (tls_peer_name()). */
+enum tls_peer {
+	TLS_PEER_ANONYMOUS, /* no certificate (anonymous cipher) */
+	TLS_PEER_UNTRUSTED, /* the chain does not verify */
+	TLS_PEER_TRUSTED,   /* the chain verifies; name not checked or mismatched */
+	TLS_PEER_VERIFIED,  /* chain and name */
+};
+
+/* "Anonymous", "Untrusted", "Trusted", "Verified". */
+const char *tls_peer_name(enum tls_peer p);
+
+/* Per-connection policy. The strings are borrowed for the call only. */
+struct tls_client_policy {
+	int level;           /* enum tls_level */
+	const char *mx_host; /* verify: the name to match */
+	const char *nexthop; /* secure: match nexthop or any sub-domain (".nexthop") */
+};
+
+/*
+ * A client context: TLS 1.2 minimum, the server's cipher policy, no
+ * compression or renegotiation. Trust anchors come from `cafile` (PEM), or
+ * from OpenSSL's default store (the system's) when it is NULL or "".
+ * Returns the client, or NULL with *error_r set (as tls_server_new).
+ */
+struct tls_client *tls_client_new(const char *cafile, const char **error_r);
+
+/* Frees the client and sets *t to NULL; accepts NULL. SSL objects made from
+   it hold their own context reference. */
+void tls_client_free(struct tls_client **t);
+
+/* A new client-mode SSL in connect state, no BIOs attached, sending `sni` as
+   server_name when it is a DNS name (not NULL, "" or an address literal).
+   Never NULL (dies on out-of-memory). */
+SSL *tls_client_ssl_new(struct tls_client *t, const char *sni);
+
+/*
+ * After the handshake: classifies the server under policy p. The chain is
+ * judged by OpenSSL's verification during the handshake; the name is
+ * checked only when the level asks for one (verify: mx_host; secure:
+ * nexthop or ".nexthop"). *detail_r is NULL when the peer is Verified or no
+ * name check was asked for and the chain verified; otherwise a static
+ * reason ("certificate has expired", "name mismatch", "no certificate").
+ */
+enum tls_peer tls_client_check(const SSL *ssl, const struct tls_client_policy *p,
+                               const char **detail_r);
 
 #endif
