@@ -27,6 +27,13 @@ int cmd_domain(struct conf *conf, int argc, char **argv);
 /* `hikyaku user add|passwd|del|list [ADDRESS|DOMAIN]`. */
 int cmd_user(struct conf *conf, int argc, char **argv);
 
+/* `hikyaku queue list|show ID|flush|retry ID|delete ID` (cmd_queue.c). */
+int cmd_queue(struct conf *conf, int argc, char **argv);
+/* `hikyaku sendmail [options] [RCPT...]`, also when run as "sendmail"
+   (cmd_sendmail.c). Returns sysexits.h codes (64, 65, 75, 77), not the
+   statuses above. */
+int cmd_sendmail(struct conf *conf, int argc, char **argv);
+
 /* Prints the usage text (to stdout for `help`, stderr for errors). */
 void cmd_usage(FILE *fp);
 /* Prints "usage: hikyaku LINE" to stderr and returns CMD_EX_USAGE. */

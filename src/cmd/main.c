@@ -3,7 +3,8 @@
  *
  * -c FILE may also follow the command name (`hikyaku user add -c f a@b`),
  * so that scripts and tests can put it anywhere; "--" ends option search.
- * Exit status: 0 ok, 1 failure, 2 usage error.
+ * Run as "sendmail" (a /usr/sbin/sendmail symlink), it is `hikyaku sendmail`.
+ * Exit status: 0 ok, 1 failure, 2 usage error (sendmail: sysexits.h codes).
  * Security: umask 077 before anything is created: mail and the database
  * are nobody else's business.
  */
@@ -31,6 +32,12 @@ cmd_usage(FILE *fp)
 	      "  domain list                   list the local domains\n"
 	      "  user add|passwd|del ADDRESS   create an account, set its password, delete it\n"
 	      "  user list [DOMAIN]            list the accounts\n"
+	      "  queue list                    list the outbound queue\n"
+	      "  queue show|retry|delete ID    show, retry now, or delete (no bounce) a message\n"
+	      "  queue flush                   ask the daemon to retry everything now\n"
+	      "  sendmail [-t] [-i] [-f FROM] [RCPT...]\n"
+	      "                                queue a message from stdin (sendmail(1); also\n"
+	      "                                what hikyaku does when run as \"sendmail\")\n"
 	      "  version                       print the version\n"
 	      "  help                          print this text\n"
 	      "-c FILE selects the configuration (default " CONF_DEFAULT_PATH "); it may also\n"
@@ -101,6 +108,8 @@ static const struct command {
         {"serve", cmd_serve},
         {"domain", cmd_domain},
         {"user", cmd_user},
+        {"queue", cmd_queue},
+        {"sendmail", cmd_sendmail},
 };
 
 /* Loads the configuration and runs a command that needs it. */
@@ -145,20 +154,45 @@ dispatch(const char *path, int argc, char **argv)
 	return CMD_EX_USAGE;
 }
 
+/* Invoked as .../sendmail: argv becomes {argv[0], "sendmail", argv[1..]}. */
+static char **
+sendmail_argv(int *argc, char **argv)
+{
+	const char *base = strrchr(argv[0], '/');
+	char **v;
+
+	base = base != NULL ? base + 1 : argv[0];
+	if (strcmp(base, "sendmail") != 0)
+		return NULL;
+	v = xcalloc((size_t)*argc + 2, sizeof(*v));
+	v[0] = argv[0];
+	v[1] = (char *)"sendmail";
+	for (int i = 1; i < *argc; i++)
+		v[i + 1] = argv[i];
+	(*argc)++;
+	return v;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *path = NULL;
-	char **args = xcalloc((size_t)argc + 1, sizeof(*args));
+	char **sm_argv = sendmail_argv(&argc, argv);
+	char **args;
 	int nargs, rc;
 
+	if (sm_argv != NULL)
+		argv = sm_argv;
+	args = xcalloc((size_t)argc + 1, sizeof(*args));
 	umask(077);
 	if (split_args(argc, argv, &path, args, &nargs) < 0 || nargs == 0) {
 		free(args);
+		free(sm_argv);
 		cmd_usage(stderr);
 		return CMD_EX_USAGE;
 	}
 	rc = dispatch(path != NULL ? path : CONF_DEFAULT_PATH, nargs, args);
 	free(args);
+	free(sm_argv);
 	return rc;
 }
