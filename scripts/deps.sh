@@ -11,8 +11,9 @@
 set -eu
 
 PKGS="meson ninja-build pkg-config gcc clang libuv1-dev libssl-dev
-libsqlite3-dev libsodium-dev libunbound-dev libpsl-dev libidn2-dev
-libclang-rt-14-dev python3 openssl swaks curl postfix sqlite3 procps"
+libsqlite3-dev libsodium-dev libunbound-dev
+libclang-rt-14-dev python3 openssl swaks curl postfix sqlite3 procps
+nsd ldnsutils dns-root-data"
 
 missing=""
 for p in $PKGS; do

@@ -22,11 +22,13 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
+#include "cmd/deliver.h"
 #include "cmd/priv.h"
 #include "conf/conf.h"
 #include "net/anvil.h"
 #include "net/conn.h"
 #include "net/listener.h"
+#include "queue/queue.h"
 #include "smtp/smtp_server.h"
 #include "store/maildir.h"
 #include "store/store.h"
@@ -36,6 +38,8 @@ struct app {
 	uv_loop_t *loop;
 	const struct conf *conf;
 	struct store *store;
+	struct queue *queue;
+	struct deliver deliver;
 	struct tls_server *tls;
 	struct anvil *anvil;
 	struct smtp_server srv[3];
@@ -48,7 +52,8 @@ struct app {
 /* Per-session application state. */
 struct app_sess {
 	struct app *app;
-	struct maildir_tx *tx;
+	struct maildir_tx *tx;	 /* every recipient is local */
+	struct queue_tx *qtx;	 /* some recipient is remote: all go through the queue */
 	bool counted; /* anvil_conn_open() was called */
 };
 
@@ -98,6 +103,7 @@ app_disconnect(void *ctx, struct smtp_sess *s)
 	if (as->counted)
 		anvil_conn_close(app->anvil, smtp_sess_peer_ip(s));
 	maildir_tx_abort(&as->tx);
+	queue_tx_abort(&as->qtx);
 	free(as);
 	smtp_sess_set_app_data(s, NULL);
 }
@@ -211,9 +217,35 @@ app_rcpt(void *ctx, struct smtp_sess *s, const char *rcpt, struct smtp_hook_repl
 		*r = (struct smtp_hook_reply){ 550, "5.7.1", "Relay access denied" };
 		return -1;
 	}
-	/* XXX: the outbound queue (issue 3) takes these; until then, later. */
-	*r = (struct smtp_hook_reply){ 451, "4.3.0", "Outbound delivery is not available yet" };
-	return -1;
+	return 1; /* an authenticated user's mail for elsewhere: the queue takes it */
+}
+
+/* app_is_local - one of our domains? (a failed lookup counts as remote:
+   the queue then retries, nothing is lost) */
+static bool
+app_is_local(struct app *app, const char *rcpt)
+{
+	const char *at = strrchr(rcpt, '@');
+
+	return at != NULL && store_domain_is_local(app->store, at + 1) == 1;
+}
+
+/* app_queue_begin - a message with a remote recipient: the whole message,
+   local recipients included, goes through the durable queue. */
+static int
+app_queue_begin(struct app *app, struct smtp_sess *s, struct app_sess *as)
+{
+	const char *error;
+
+	if ((as->qtx = queue_tx_begin(app->queue, smtp_sess_sender(s), &error)) == NULL) {
+		log_warnx("sid=%016llx event=queue-error op=begin error=\"%s\"",
+		    (unsigned long long)smtp_sess_id(s), error);
+		return -1;
+	}
+	for (size_t i = 0; i < smtp_sess_rcpt_count(s); i++)
+		if (queue_tx_add_rcpt(as->qtx, smtp_sess_rcpt(s, i), NULL, 0) < 0)
+			return -1;
+	return 0;
 }
 
 static int
@@ -223,7 +255,10 @@ app_data_begin(void *ctx, struct smtp_sess *s)
 	struct app_sess *as = smtp_sess_app_data(s);
 	const char *error;
 
-	BUG_ON(as->tx != NULL);
+	BUG_ON(as->tx != NULL || as->qtx != NULL);
+	for (size_t i = 0; i < smtp_sess_rcpt_count(s); i++)
+		if (!app_is_local(app, smtp_sess_rcpt(s, i)))
+			return app_queue_begin(app, s, as);
 	if ((as->tx = maildir_tx_begin(app->store, &error)) == NULL) {
 		log_warnx("sid=%016llx event=store-error op=begin error=\"%s\"",
 		    (unsigned long long)smtp_sess_id(s), error);
@@ -241,6 +276,8 @@ app_data_write(void *ctx, struct smtp_sess *s, const void *p, size_t n)
 	struct app_sess *as = smtp_sess_app_data(s);
 
 	(void)ctx;
+	if (as->qtx != NULL)
+		return queue_tx_write(as->qtx, p, n);
 	return maildir_tx_write(as->tx, p, n);
 }
 
@@ -256,14 +293,30 @@ app_commit_done(void *ctx, int status, const char *error)
 }
 
 static void
+app_queue_done(void *ctx, int status, const char *id_or_error)
+{
+	struct smtp_sess *s = ctx;
+
+	if (status != 1)
+		log_warnx("sid=%016llx event=queue-error op=commit error=\"%s\"",
+		    (unsigned long long)smtp_sess_id(s), id_or_error);
+	smtp_sess_data_result(s, status == 1, NULL);
+}
+
+static void
 app_data_commit(void *ctx, struct smtp_sess *s)
 {
 	struct app_sess *as = smtp_sess_app_data(s);
 	struct maildir_tx *tx = as->tx;
+	struct queue_tx *qtx = as->qtx;
 
 	(void)ctx;
 	as->tx = NULL;
-	maildir_tx_commit(tx, app_commit_done, s);
+	as->qtx = NULL;
+	if (qtx != NULL)
+		queue_tx_commit(qtx, app_queue_done, s);
+	else
+		maildir_tx_commit(tx, app_commit_done, s);
 }
 
 static void
@@ -272,8 +325,10 @@ app_data_abort(void *ctx, struct smtp_sess *s)
 	struct app_sess *as = smtp_sess_app_data(s);
 
 	(void)ctx;
-	if (as != NULL)
+	if (as != NULL) {
 		maildir_tx_abort(&as->tx);
+		queue_tx_abort(&as->qtx);
+	}
 }
 
 static const struct smtp_hooks app_hooks = {
@@ -393,6 +448,32 @@ app_load_tls(struct app *app)
 			  "certificate (smtpd_tls_cert_file) before going live. ***");
 }
 
+/* app_queue_start - the outbound queue, its scheduler and delivery agent. */
+static void
+app_queue_start(struct app *app)
+{
+	const struct conf *cf = app->conf;
+	struct queue_params qp;
+	const char *error;
+
+	if ((app->queue = queue_open(cf->data_dir, app->loop, &error)) == NULL)
+		die("queue: %s", error);
+	if (deliver_init(&app->deliver, app->loop, cf, app->store, app->queue, &error) < 0)
+		die("outbound: %s", error);
+	queue_params_init(&qp);
+	qp.myhostname = cf->myhostname;
+	qp.minimal_backoff_time = (unsigned)(cf->minimal_backoff_time / 1000);
+	qp.maximal_backoff_time = (unsigned)(cf->maximal_backoff_time / 1000);
+	qp.queue_run_delay = (unsigned)(cf->queue_run_delay / 1000);
+	qp.maximal_queue_lifetime = (unsigned)(cf->maximal_queue_lifetime / 1000);
+	qp.bounce_queue_lifetime = (unsigned)(cf->bounce_queue_lifetime / 1000);
+	qp.delay_warning_time = (unsigned)(cf->delay_warning_time / 1000);
+	qp.destination_concurrency_limit = cf->default_destination_concurrency_limit;
+	qp.destination_recipient_limit = cf->default_destination_recipient_limit;
+	if (queue_start(app->queue, &qp, &error) < 0)
+		die("queue: %s", error);
+}
+
 int
 cmd_serve(struct conf *conf, int argc, char **argv)
 {
@@ -428,12 +509,16 @@ cmd_serve(struct conf *conf, int argc, char **argv)
 	if (crypto_pwhash_str(app.dummy_hash, "not a password", 14, STORE_PWHASH_OPSLIMIT,
 		STORE_PWHASH_MEMLIMIT) != 0)
 		die("cannot compute the dummy password hash");
+	app_queue_start(&app);
 	app.anvil = anvil_new();
 	app_signals(&app);
 	log_info("event=start version=%s listeners=%zu hostname=%s data_dir=%s", HIKYAKU_VERSION,
 	    app.nlisteners, conf->myhostname, conf->data_dir);
 	uv_run(app.loop, UV_RUN_DEFAULT);
+	deliver_stop(&app.deliver);
 	store_commit_stop(app.store);
+	queue_close(&app.queue);
+	deliver_deinit(&app.deliver);
 	store_close(&app.store);
 	anvil_free(&app.anvil);
 	tls_server_free(&app.tls);

@@ -311,6 +311,23 @@ def make_message(subject="test", sender="sender@remote.test", to="alice@example.
 # --------------------------------------------------------------------------
 # the daemon instance
 
+_default_nsd = None
+
+
+def default_dns_server():
+    """"127.0.0.1@PORT" of one nsd per test process, serving only a zone
+    nobody mails to (see Instance settings)."""
+    global _default_nsd
+    if _default_nsd is None:
+        import atexit
+        import nsd
+        _default_nsd = nsd.Nsd({"unused.hikyaku.test":
+                                "$TTL 60\n@ SOA ns root 1 60 60 60 60\n@ NS ns\nns A 127.0.0.1\n"})
+        _default_nsd.start()
+        atexit.register(_default_nsd.stop)
+    return _default_nsd.server
+
+
 class Instance:
     """One hikyaku daemon with its own temp dir, config, cert and ports."""
 
@@ -350,6 +367,12 @@ class Instance:
             "smtpd_auth_failure_limit": "1000",
             "smtpd_auth_lockout_time": "600s",
             "smtpd_error_sleep_time": "0s",
+            # Tests never ask the system's resolver (no traffic leaves the
+            # machine): by default DNS is a shared nsd on loopback that
+            # knows no zone a test mails to, so it answers REFUSED at once
+            # and outbound mail is deferred and stays queued. Tests of
+            # delivery pass dns_server= their own nsd with real zones.
+            "dns_server": default_dns_server(),
         }
         if self.as_root:
             self.settings["run_user"] = "nobody"
