@@ -242,6 +242,12 @@ app_queue_begin(struct app *app, struct smtp_sess *s, struct app_sess *as)
 		    (unsigned long long)smtp_sess_id(s), error);
 		return -1;
 	}
+	/* The next hop needs to know: SMTPUTF8 must be offered there, and 8-bit
+	   data announced. */
+	queue_tx_set_options(as->qtx,
+	    (smtp_sess_smtputf8(s) ? QUEUE_F_SMTPUTF8 : 0) |
+		(smtp_sess_8bitmime(s) ? QUEUE_F_8BITMIME : 0),
+	    NULL, QUEUE_RET_DEFAULT);
 	for (size_t i = 0; i < smtp_sess_rcpt_count(s); i++)
 		if (queue_tx_add_rcpt(as->qtx, smtp_sess_rcpt(s, i), NULL, 0) < 0)
 			return -1;

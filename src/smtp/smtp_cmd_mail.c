@@ -74,6 +74,7 @@ smtp_cmd_mail(struct smtp_sess *s, struct span params)
 	}
 	s->sender = xstrdup(addr);
 	s->tx_smtputf8 = m.smtputf8;
+	s->tx_8bitmime = m.body == SMTP_BODY_8BITMIME;
 	s->tx_seq++;
 	snprintf(s->tx_id, sizeof(s->tx_id), "%016llx.%u", (unsigned long long)s->id, s->tx_seq);
 	s->phase = SP_MAIL;

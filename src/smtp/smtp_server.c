@@ -213,6 +213,7 @@ smtp_tx_reset(struct smtp_sess *s)
 	s->rcpts = NULL;
 	s->nrcpts = 0;
 	s->tx_smtputf8 = false;
+	s->tx_8bitmime = false;
 	s->tx_failed = false;
 	s->bdat_used = false;
 	s->bdat_last = false;
@@ -474,6 +475,18 @@ const char *
 smtp_sess_sender(const struct smtp_sess *s)
 {
 	return s->sender;
+}
+
+bool
+smtp_sess_smtputf8(const struct smtp_sess *s)
+{
+	return s->tx_smtputf8;
+}
+
+bool
+smtp_sess_8bitmime(const struct smtp_sess *s)
+{
+	return s->tx_8bitmime;
 }
 
 const char *

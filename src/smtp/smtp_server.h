@@ -110,6 +110,9 @@ const char *smtp_sess_auth_user(const struct smtp_sess *s);
 size_t smtp_sess_rcpt_count(const struct smtp_sess *s);
 const char *smtp_sess_rcpt(const struct smtp_sess *s, size_t i);
 const char *smtp_sess_sender(const struct smtp_sess *s);
+/* The transaction's MAIL FROM parameters: SMTPUTF8, BODY=8BITMIME. */
+bool smtp_sess_smtputf8(const struct smtp_sess *s);
+bool smtp_sess_8bitmime(const struct smtp_sess *s);
 /* Transaction id for logs and the Received header: "<sid>.<n>". */
 const char *smtp_sess_tx_id(const struct smtp_sess *s);
 

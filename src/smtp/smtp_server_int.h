@@ -73,6 +73,7 @@ struct smtp_sess {
 	char **rcpts;
 	size_t nrcpts;
 	bool tx_smtputf8;
+	bool tx_8bitmime;
 	bool tx_started;  /* data_begin called */
 	bool tx_failed;	  /* sticky: a write failed, the end reply is 451 */
 	bool bdat_used;	  /* CHUNKING transaction: DATA no longer allowed */
