@@ -12,16 +12,14 @@
  * then hands the batch back to the loop with uv_async_send(). Without a
  * loop the same batch code runs inline. The approach and the reasons for
  * syncfs() over per-file fsync are store/maildir.c's (batch_barrier()).
- * XXX: the committer is a second copy of maildir.c's thread/async plumbing;
- * a shared "group commit" helper under base/ would serve both.
+ * The committer thread and its lists are ev/ev_batch.c, shared with
+ * store/maildir.c.
  * Security: file names are generated ids (queue_id_valid before use),
  * files are O_EXCL 0600, directories 0700.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +32,7 @@
 
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "ev/ev_batch.h"
 #include "queue/queue_int.h"
 
 #define WBUF_MAX (64 * 1024)
@@ -53,15 +52,12 @@ struct queue_tx {
 	void *ctx;
 };
 
-struct queue_committer {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct queue_job *pending, **pending_tail;
-	struct queue_job *done, **done_tail;
-	bool stopping;
-	uv_async_t *async;
-};
+static struct queue_job *
+job_next(const struct queue_job *job)
+{
+	return (struct queue_job *)job->link.next;
+}
+
 
 static atomic_ulong queue_seq;
 static _Thread_local char queue_err[512];
@@ -519,7 +515,7 @@ batch_barrier(struct queue *q, struct queue_job *list, bool published)
 	if (syncfs(q->tmp_fd) == 0)
 		return;
 	errnum = errno;
-	for (struct queue_job *job = list; job != NULL; job = job->next)
+	for (struct queue_job *job = list; job != NULL; job = job_next(job))
 		if (job->status == 0) {
 			job_fail(job, "syncfs", errnum);
 			job_undo(q, job, published);
@@ -529,19 +525,19 @@ batch_barrier(struct queue *q, struct queue_job *list, bool published)
 static void
 commit_batch(struct queue *q, struct queue_job *list)
 {
-	for (struct queue_job *job = list; job != NULL; job = job->next) {
+	for (struct queue_job *job = list; job != NULL; job = job_next(job)) {
 		job_write(q, job);
 		if (job->status < 0)
 			job_undo(q, job, false);
 	}
 	batch_barrier(q, list, false);
-	for (struct queue_job *job = list; job != NULL; job = job->next) {
+	for (struct queue_job *job = list; job != NULL; job = job_next(job)) {
 		job_publish(q, job);
 		if (job->status < 0)
 			job_undo(q, job, job->kind == QJ_NEW);
 	}
 	batch_barrier(q, list, true);
-	for (struct queue_job *job = list; job != NULL; job = job->next) {
+	for (struct queue_job *job = list; job != NULL; job = job_next(job)) {
 		if (job->kind == QJ_NEW) {
 			close(((struct queue_tx *)job)->fd);
 			((struct queue_tx *)job)->fd = -1;
@@ -555,142 +551,51 @@ static void
 complete(struct queue_job *list)
 {
 	while (list != NULL) {
-		struct queue_job *next = list->next;
+		struct queue_job *next = job_next(list);
 
 		list->complete(list);
 		list = next;
 	}
 }
 
-/* ---- the committer thread ---- */
+/* ---- the committer (ev_batch) ---- */
 
-static void *
-committer_main(void *arg)
+static void
+batch_run(void *ctx, struct ev_batch_job *list)
 {
-	struct queue *q = arg;
-	struct queue_committer *c = q->committer;
-
-	pthread_mutex_lock(&c->mu);
-	for (;;) {
-		struct queue_job *batch;
-
-		while (c->pending == NULL && !c->stopping)
-			pthread_cond_wait(&c->cv, &c->mu);
-		if (c->pending == NULL)
-			break;
-		batch = c->pending;
-		c->pending = NULL;
-		c->pending_tail = &c->pending;
-		pthread_mutex_unlock(&c->mu);
-
-		commit_batch(q, batch);
-
-		pthread_mutex_lock(&c->mu);
-		*c->done_tail = batch;
-		while (*c->done_tail != NULL)
-			c->done_tail = &(*c->done_tail)->next;
-		uv_async_send(c->async);
-	}
-	pthread_mutex_unlock(&c->mu);
-	return NULL;
-}
-
-static struct queue_job *
-take_done(struct queue_committer *c)
-{
-	struct queue_job *list;
-
-	pthread_mutex_lock(&c->mu);
-	list = c->done;
-	c->done = NULL;
-	c->done_tail = &c->done;
-	pthread_mutex_unlock(&c->mu);
-	return list;
+	commit_batch(ctx, (struct queue_job *)list);
 }
 
 static void
-on_async(uv_async_t *h)
+batch_complete(void *ctx, struct ev_batch_job *list)
 {
-	struct queue *q = h->data;
-
-	complete(take_done(q->committer));
-}
-
-static void
-free_handle(uv_handle_t *h)
-{
-	free(h);
+	(void)ctx;
+	complete((struct queue_job *)list);
 }
 
 static int
 committer_start(struct queue *q)
 {
-	struct queue_committer *c = xcalloc(1, sizeof(*c));
-	sigset_t all, old;
-	int rc;
-
-	c->pending_tail = &c->pending;
-	c->done_tail = &c->done;
-	c->async = xcalloc(1, sizeof(*c->async));
-	c->async->data = q;
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
-	if (uv_async_init(q->loop, c->async, on_async) != 0) {
-		free(c->async);
-		free(c);
-		return -1;
-	}
-	q->committer = c;
-	/* Signals are the loop thread's business. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&c->thread, NULL, committer_main, q);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
-		uv_close((uv_handle_t *)c->async, free_handle);
-		free(c);
-		q->committer = NULL;
-		return -1;
-	}
-	return 0;
+	q->committer = ev_batch_new(q->loop, batch_run, batch_complete, q);
+	return q->committer != NULL ? 0 : -1;
 }
 
 static void
 committer_stop(struct queue *q)
 {
-	struct queue_committer *c = q->committer;
-
-	if (c == NULL)
-		return;
-	pthread_mutex_lock(&c->mu);
-	c->stopping = true;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	pthread_join(c->thread, NULL);
-	complete(take_done(c));
-	q->committer = NULL;
-	uv_close((uv_handle_t *)c->async, free_handle);
-	pthread_mutex_destroy(&c->mu);
-	pthread_cond_destroy(&c->cv);
-	free(c);
+	ev_batch_free(&q->committer);
 }
 
 void
 queue_job_submit(struct queue *q, struct queue_job *job)
 {
-	struct queue_committer *c = q->committer;
-
-	job->next = NULL;
-	if (c == NULL) {
+	job->link.next = NULL;
+	if (q->committer == NULL) {
 		commit_batch(q, job);
 		complete(job);
 		return;
 	}
-	pthread_mutex_lock(&c->mu);
-	*c->pending_tail = job;
-	c->pending_tail = &job->next;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
+	ev_batch_submit(q->committer, &job->link);
 }
 
 /* ---- reading ---- */
@@ -889,7 +794,7 @@ retry_now(struct queue *q, const char *id, const char **error_r)
 		env.rcpts[i].next = 0;
 	job = queue_job_new(QJ_REWRITE, &env, NULL, NULL);
 	queue_env_deinit(&env);
-	job->next = NULL;
+	job->link.next = NULL;
 	if (job->status == 0)
 		commit_batch(q, job);
 	rc = job->status == 1 ? 1 : -1;

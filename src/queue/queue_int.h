@@ -7,9 +7,10 @@
 
 #include <sys/types.h>
 
+#include "ev/ev_batch.h"
 #include "queue/queue.h"
 
-struct queue_committer;
+struct ev_batch;
 struct queue_sched;
 
 struct queue {
@@ -22,7 +23,7 @@ struct queue {
 	int ctl_fd;  /* queue/ctl */
 	int lock_fd; /* queue/sched.lock while the scheduler runs, else -1 */
 	uv_loop_t *loop;
-	struct queue_committer *committer;
+	struct ev_batch *committer; /* NULL: commits run inline */
 	struct queue_sched *sched;
 	queue_agent_fn *agent; /* set before or after queue_start() */
 	void *agent_ctx;
@@ -34,7 +35,7 @@ struct queue {
 enum queue_job_kind { QJ_NEW, QJ_REWRITE, QJ_REMOVE };
 
 struct queue_job {
-	struct queue_job *next;
+	struct ev_batch_job link; /* first: the committer's lists */
 	enum queue_job_kind kind;
 	char id[QUEUE_ID_LEN + 1];
 	struct buf env_text; /* envelope to write (NEW, REWRITE) */

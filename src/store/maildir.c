@@ -18,8 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +29,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "ev/ev_batch.h"
 #include "store/maildir.h"
 #include "store/store_int.h"
 
@@ -38,8 +37,8 @@
 #define PATH_MAX_LEN 4096
 
 struct maildir_tx {
+	struct ev_batch_job link; /* first: the committer's lists */
 	struct store *s;
-	struct maildir_tx *next; /* in the committer's pending or done list */
 	int fd;
 	char name[256]; /* "<sec>.M<usec>P<pid>Q<seq>.<host>": temp name and Maildir base */
 	struct buf wbuf;
@@ -54,15 +53,12 @@ struct maildir_tx {
 	char err[PATH_MAX_LEN + 64];
 };
 
-struct maildir_committer {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct maildir_tx *pending, **pending_tail;
-	struct maildir_tx *done, **done_tail;
-	bool stopping;
-	uv_async_t *async;
-};
+static struct maildir_tx *
+tx_next(const struct maildir_tx *tx)
+{
+	return (struct maildir_tx *)tx->link.next;
+}
+
 
 /* Unique per process across stores and threads (Maildir "Q" part). */
 static atomic_ulong maildir_seq;
@@ -328,7 +324,7 @@ batch_barrier(const struct store *s)
 static void
 fail_all(struct maildir_tx *list, const char *what, int errnum)
 {
-	for (struct maildir_tx *tx = list; tx != NULL; tx = tx->next) {
+	for (struct maildir_tx *tx = list; tx != NULL; tx = tx_next(tx)) {
 		if (tx->status != 0)
 			continue;
 		tx_fail(tx, what, tx->s->data_dir, errnum);
@@ -342,7 +338,7 @@ batch_sync_files(struct maildir_tx *list)
 {
 	bool going = false;
 
-	for (struct maildir_tx *tx = list; tx != NULL; tx = tx->next) {
+	for (struct maildir_tx *tx = list; tx != NULL; tx = tx_next(tx)) {
 		if (tx_flush(tx) < 0)
 			tx_fail(tx, "write", "temp file", tx->werr);
 		else if (tx->ndirs == 0)
@@ -388,14 +384,14 @@ commit_batch(struct maildir_tx *list)
 	bool linked = false;
 
 	batch_sync_files(list);
-	for (struct maildir_tx *tx = list; tx != NULL; tx = tx->next) {
+	for (struct maildir_tx *tx = list; tx != NULL; tx = tx_next(tx)) {
 		if (tx->status == 0)
 			tx_link_all(tx);
 		linked |= tx->status == 0;
 	}
 	if (linked && batch_barrier(list->s) < 0)
 		fail_all(list, "syncfs", errno);
-	for (struct maildir_tx *tx = list; tx != NULL; tx = tx->next) {
+	for (struct maildir_tx *tx = list; tx != NULL; tx = tx_next(tx)) {
 		/* The temp name is no longer needed; a crash before this unlink
 		   leaves it for store_open() to remove. */
 		unlinkat(tx->s->tmp_fd, tx->name, 0);
@@ -410,7 +406,7 @@ static void
 complete(struct maildir_tx *list)
 {
 	while (list != NULL) {
-		struct maildir_tx *next = list->next;
+		struct maildir_tx *next = tx_next(list);
 
 		list->done(list->ctx, list->status, list->status == 1 ? NULL : list->err);
 		tx_free(list);
@@ -418,135 +414,46 @@ complete(struct maildir_tx *list)
 	}
 }
 
-/* ---- the committer thread ---- */
+/* ---- the committer (ev_batch) ---- */
 
-static void *
-committer_main(void *arg)
+static void
+batch_run(void *ctx, struct ev_batch_job *list)
 {
-	struct maildir_committer *mc = arg;
-
-	pthread_mutex_lock(&mc->mu);
-	for (;;) {
-		struct maildir_tx *batch;
-
-		while (mc->pending == NULL && !mc->stopping)
-			pthread_cond_wait(&mc->cv, &mc->mu);
-		if (mc->pending == NULL)
-			break;
-		batch = mc->pending;
-		mc->pending = NULL;
-		mc->pending_tail = &mc->pending;
-		pthread_mutex_unlock(&mc->mu);
-
-		commit_batch(batch);
-
-		pthread_mutex_lock(&mc->mu);
-		*mc->done_tail = batch;
-		while (*mc->done_tail != NULL)
-			mc->done_tail = &(*mc->done_tail)->next;
-		uv_async_send(mc->async);
-	}
-	pthread_mutex_unlock(&mc->mu);
-	return NULL;
+	(void)ctx;
+	commit_batch((struct maildir_tx *)list);
 }
 
 static void
-free_handle(uv_handle_t *h)
+batch_complete(void *ctx, struct ev_batch_job *list)
 {
-	free(h);
-}
-
-/* Takes the finished batches (loop thread). */
-static struct maildir_tx *
-take_done(struct maildir_committer *mc)
-{
-	struct maildir_tx *list;
-
-	pthread_mutex_lock(&mc->mu);
-	list = mc->done;
-	mc->done = NULL;
-	mc->done_tail = &mc->done;
-	pthread_mutex_unlock(&mc->mu);
-	return list;
-}
-
-static void
-on_async(uv_async_t *h)
-{
-	complete(take_done(h->data));
+	(void)ctx;
+	complete((struct maildir_tx *)list);
 }
 
 void
 maildir_tx_commit(struct maildir_tx *tx, maildir_done_fn *done, void *ctx)
 {
-	struct maildir_committer *mc = tx->s->committer;
-
 	tx->done = done;
 	tx->ctx = ctx;
-	tx->next = NULL;
-	if (mc == NULL) {
+	tx->link.next = NULL;
+	if (tx->s->committer == NULL) {
 		commit_batch(tx);
 		complete(tx);
 		return;
 	}
-	pthread_mutex_lock(&mc->mu);
-	*mc->pending_tail = tx;
-	mc->pending_tail = &tx->next;
-	pthread_cond_signal(&mc->cv);
-	pthread_mutex_unlock(&mc->mu);
+	ev_batch_submit(tx->s->committer, &tx->link);
 }
 
 int
 store_commit_start(struct store *s, uv_loop_t *loop)
 {
-	struct maildir_committer *mc = xcalloc(1, sizeof(*mc));
-	sigset_t all, old;
-	int rc;
-
 	BUG_ON(s->committer != NULL);
-	mc->pending_tail = &mc->pending;
-	mc->done_tail = &mc->done;
-	mc->async = xcalloc(1, sizeof(*mc->async));
-	mc->async->data = mc;
-	pthread_mutex_init(&mc->mu, NULL);
-	pthread_cond_init(&mc->cv, NULL);
-	if (uv_async_init(loop, mc->async, on_async) != 0) {
-		free(mc->async);
-		free(mc);
-		return -1;
-	}
-	/* Signals are the loop thread's business. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&mc->thread, NULL, committer_main, mc);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
-		uv_close((uv_handle_t *)mc->async, free_handle);
-		free(mc);
-		return -1;
-	}
-	s->committer = mc;
-	return 0;
+	s->committer = ev_batch_new(loop, batch_run, batch_complete, s);
+	return s->committer != NULL ? 0 : -1;
 }
 
 void
 store_commit_stop(struct store *s)
 {
-	struct maildir_committer *mc = s->committer;
-
-	if (mc == NULL)
-		return;
-	pthread_mutex_lock(&mc->mu);
-	mc->stopping = true;
-	pthread_cond_signal(&mc->cv);
-	pthread_mutex_unlock(&mc->mu);
-	pthread_join(mc->thread, NULL);
-	s->committer = NULL;
-	complete(take_done(mc));
-	/* The handle's memory goes with its close callback, whenever the loop
-	   next runs; the loop keeps it reachable until then. */
-	uv_close((uv_handle_t *)mc->async, free_handle);
-	pthread_mutex_destroy(&mc->mu);
-	pthread_cond_destroy(&mc->cv);
-	free(mc);
+	ev_batch_free(&s->committer);
 }

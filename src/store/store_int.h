@@ -8,7 +8,7 @@
 
 #include "store/store.h"
 
-struct maildir_committer;
+struct ev_batch;
 
 enum store_stmt { ST_DOMAIN_IS_LOCAL, ST_USER_EXISTS, ST_USER_GET_HASH, ST_COUNT };
 
@@ -19,7 +19,7 @@ struct store {
 	int tmp_fd;                   /* data_dir/tmp, for openat/linkat/unlinkat */
 	int lock_fd;                  /* data_dir/hikyaku.lock, flock(LOCK_SH) held */
 	char host[128];               /* host part of Maildir names, sanitized */
-	struct maildir_committer *committer;
+	struct ev_batch *committer; /* NULL: commits run inline */
 	char errbuf[4096 + 512];
 };
 
