@@ -31,22 +31,19 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/wfile.h"
 #include "base/xalloc.h"
 #include "ev/ev_batch.h"
 #include "queue/queue_int.h"
 
-#define WBUF_MAX (64 * 1024)
 /* queue/tmp files older than this are leftovers of a crash. */
 #define TMP_MAX_AGE (24 * 3600)
 
 struct queue_tx {
 	struct queue_job job; /* first: the committer sees the tx as a job */
 	struct queue *q;
-	int fd;
+	struct wfile w; /* the message's temp file */
 	char msg_tmp[64];
-	struct buf wbuf;
-	uint64_t size;
-	int werr;
 	struct queue_env env;
 	queue_done_fn *done;
 	void *ctx;
@@ -67,24 +64,6 @@ qerror(const char *what, const char *path, int errnum)
 {
 	snprintf(queue_err, sizeof(queue_err), "%s %s: %s", what, path, strerror(errnum));
 	return queue_err;
-}
-
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* ---- opening ---- */
@@ -224,6 +203,7 @@ queue_tx_begin(struct queue *q, const char *sender, const char **error_r)
 {
 	struct queue_tx *tx = xcalloc(1, sizeof(*tx));
 	struct timeval tv;
+	int fd;
 
 	if (strcmp(sender, "<>") == 0)
 		sender = "";
@@ -237,16 +217,16 @@ queue_tx_begin(struct queue *q, const char *sender, const char **error_r)
 		make_id(tx->env.id, &tv);
 	} while (faccessat(q->env_fd, tx->env.id, F_OK, 0) == 0);
 	snprintf(tx->msg_tmp, sizeof(tx->msg_tmp), "%s.msg", tx->env.id);
-	tx->fd = openat(q->tmp_fd, tx->msg_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (tx->fd < 0) {
+	fd = openat(q->tmp_fd, tx->msg_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
 		*error_r = qerror("create", tx->msg_tmp, errno);
 		free(tx);
 		return NULL;
 	}
+	wfile_init(&tx->w, fd);
 	tx->q = q;
 	tx->env.arrival = queue_now(q);
 	tx->env.sender = xstrdup(sender);
-	buf_init(&tx->wbuf, 0, WBUF_MAX);
 	buf_init(&tx->job.env_text, 0, QUEUE_ENV_MAX_SIZE);
 	return tx;
 }
@@ -306,40 +286,18 @@ queue_tx_add_rcpt(struct queue_tx *tx, const char *rcpt, const char *orcpt, unsi
 	return 0;
 }
 
-static int
-tx_flush(struct queue_tx *tx)
-{
-	struct span p = buf_peek(&tx->wbuf);
-
-	if (tx->werr == 0 && p.n > 0 && write_all(tx->fd, p.p, p.n) < 0)
-		tx->werr = errno;
-	buf_clear(&tx->wbuf);
-	return tx->werr == 0 ? 0 : -1;
-}
-
 int
 queue_tx_write(struct queue_tx *tx, const void *p, size_t n)
 {
-	if (tx->werr != 0)
-		return -1;
-	tx->size += n;
-	if (buf_append(&tx->wbuf, p, n) == 0)
-		return 0;
-	if (tx_flush(tx) < 0)
-		return -1;
-	if (n < WBUF_MAX)
-		return buf_append(&tx->wbuf, p, n);
-	if (write_all(tx->fd, p, n) < 0)
-		tx->werr = errno;
-	return tx->werr == 0 ? 0 : -1;
+	return wfile_write(&tx->w, p, n);
 }
 
 static void
 tx_free(struct queue_tx *tx)
 {
-	if (tx->fd >= 0)
-		close(tx->fd);
-	buf_deinit(&tx->wbuf);
+	if (tx->w.fd >= 0)
+		close(tx->w.fd);
+	wfile_deinit(&tx->w);
 	buf_deinit(&tx->job.env_text);
 	queue_env_deinit(&tx->env);
 	free(tx);
@@ -366,7 +324,7 @@ tx_complete(struct queue_job *job)
 
 	if (job->status == 1) {
 		log_info("queue_id=%s event=queued from=<%s> nrcpt=%zu size=%llu", tx->env.id,
-		         tx->env.sender, tx->env.nrcpts, (unsigned long long)tx->size);
+		         tx->env.sender, tx->env.nrcpts, (unsigned long long)tx->w.size);
 		tx->done(tx->ctx, 1, tx->env.id);
 		env = tx->env;
 		memset(&tx->env, 0, sizeof(tx->env));
@@ -445,8 +403,8 @@ job_write(struct queue *q, struct queue_job *job)
 
 	if (job->kind == QJ_REMOVE || job->status != 0)
 		return;
-	if (job->kind == QJ_NEW && tx_flush((struct queue_tx *)job) < 0) {
-		job_fail(job, "write message", ((struct queue_tx *)job)->werr);
+	if (job->kind == QJ_NEW && wfile_flush(&((struct queue_tx *)job)->w) < 0) {
+		job_fail(job, "write message", ((struct queue_tx *)job)->w.err);
 		return;
 	}
 	snprintf(job->env_tmp, sizeof(job->env_tmp), "%s.env.%lu", job->id,
@@ -539,8 +497,8 @@ commit_batch(struct queue *q, struct queue_job *list)
 	batch_barrier(q, list, true);
 	for (struct queue_job *job = list; job != NULL; job = job_next(job)) {
 		if (job->kind == QJ_NEW) {
-			close(((struct queue_tx *)job)->fd);
-			((struct queue_tx *)job)->fd = -1;
+			close(((struct queue_tx *)job)->w.fd);
+			((struct queue_tx *)job)->w.fd = -1;
 		}
 		if (job->status == 0)
 			job->status = 1;

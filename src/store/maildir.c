@@ -27,23 +27,20 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/wfile.h"
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "ev/ev_batch.h"
 #include "store/maildir.h"
 #include "store/store_int.h"
 
-#define WBUF_MAX (64 * 1024)
 #define PATH_MAX_LEN 4096
 
 struct maildir_tx {
 	struct ev_batch_job link; /* first: the committer's lists */
 	struct store *s;
-	int fd;
+	struct wfile w; /* the temp file */
 	char name[256]; /* "<sec>.M<usec>P<pid>Q<seq>.<host>": temp name and Maildir base */
-	struct buf wbuf;
-	uint64_t size;
-	int werr;    /* sticky errno of a failed write */
 	char **dirs; /* recipients' Maildirs */
 	size_t ndirs, capdirs;
 	size_t nlinked; /* links made so far (to undo on failure) */
@@ -72,24 +69,6 @@ tx_fail(struct maildir_tx *tx, const char *what, const char *path, int errnum)
 		return; /* keep the first reason */
 	tx->status = -1;
 	snprintf(tx->err, sizeof(tx->err), "%s %s: %s", what, path, strerror(errnum));
-}
-
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 static int
@@ -184,12 +163,13 @@ maildir_tx_begin(struct store *s, const char **error_r)
 	static _Thread_local char err[PATH_MAX_LEN + 64];
 	struct maildir_tx *tx = xcalloc(1, sizeof(*tx));
 	struct timeval tv;
+	int fd;
 
 	gettimeofday(&tv, NULL);
 	snprintf(tx->name, sizeof(tx->name), "%lld.M%ldP%ldQ%lu.%s", (long long)tv.tv_sec,
 	         (long)tv.tv_usec, (long)getpid(), atomic_fetch_add(&maildir_seq, 1) + 1, s->host);
-	tx->fd = openat(s->tmp_fd, tx->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (tx->fd < 0) {
+	fd = openat(s->tmp_fd, tx->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
 		snprintf(err, sizeof(err), "create %s/tmp/%s: %s", s->data_dir, tx->name,
 		         strerror(errno));
 		*error_r = err;
@@ -197,37 +177,14 @@ maildir_tx_begin(struct store *s, const char **error_r)
 		return NULL;
 	}
 	tx->s = s;
-	buf_init(&tx->wbuf, 0, WBUF_MAX);
+	wfile_init(&tx->w, fd);
 	return tx;
-}
-
-/* Writes out what is buffered. */
-static int
-tx_flush(struct maildir_tx *tx)
-{
-	struct span p = buf_peek(&tx->wbuf);
-
-	if (tx->werr == 0 && p.n > 0 && write_all(tx->fd, p.p, p.n) < 0)
-		tx->werr = errno;
-	buf_clear(&tx->wbuf);
-	return tx->werr == 0 ? 0 : -1;
 }
 
 int
 maildir_tx_write(struct maildir_tx *tx, const void *p, size_t n)
 {
-	if (tx->werr != 0)
-		return -1;
-	tx->size += n;
-	if (buf_append(&tx->wbuf, p, n) == 0)
-		return 0;
-	if (tx_flush(tx) < 0)
-		return -1;
-	if (n < WBUF_MAX)
-		return buf_append(&tx->wbuf, p, n);
-	if (write_all(tx->fd, p, n) < 0)
-		tx->werr = errno;
-	return tx->werr == 0 ? 0 : -1;
+	return wfile_write(&tx->w, p, n);
 }
 
 int
@@ -258,7 +215,7 @@ tx_free(struct maildir_tx *tx)
 	for (size_t i = 0; i < tx->ndirs; i++)
 		free(tx->dirs[i]);
 	free(tx->dirs);
-	buf_deinit(&tx->wbuf);
+	wfile_deinit(&tx->w);
 	free(tx);
 }
 
@@ -269,7 +226,7 @@ maildir_tx_abort(struct maildir_tx **txp)
 
 	if (tx == NULL)
 		return;
-	close(tx->fd);
+	close(tx->w.fd);
 	unlinkat(tx->s->tmp_fd, tx->name, 0);
 	tx_free(tx);
 	*txp = NULL;
@@ -281,7 +238,7 @@ maildir_tx_abort(struct maildir_tx **txp)
 static void
 tx_final_name(const struct maildir_tx *tx, char *dst, size_t size)
 {
-	snprintf(dst, size, "%s,S=%llu", tx->name, (unsigned long long)tx->size);
+	snprintf(dst, size, "%s,S=%llu", tx->name, (unsigned long long)tx->w.size);
 }
 
 /* Undoes the links made so far: failed means not visible. */
@@ -339,8 +296,8 @@ batch_sync_files(struct maildir_tx *list)
 	bool going = false;
 
 	for (struct maildir_tx *tx = list; tx != NULL; tx = tx_next(tx)) {
-		if (tx_flush(tx) < 0)
-			tx_fail(tx, "write", "temp file", tx->werr);
+		if (wfile_flush(&tx->w) < 0)
+			tx_fail(tx, "write", "temp file", tx->w.err);
 		else if (tx->ndirs == 0)
 			tx_fail(tx, "commit", "(no recipients)", EINVAL);
 		going |= tx->status == 0;
@@ -395,8 +352,8 @@ commit_batch(struct maildir_tx *list)
 		/* The temp name is no longer needed; a crash before this unlink
 		   leaves it for store_open() to remove. */
 		unlinkat(tx->s->tmp_fd, tx->name, 0);
-		close(tx->fd);
-		tx->fd = -1;
+		close(tx->w.fd);
+		tx->w.fd = -1;
 		if (tx->status == 0)
 			tx->status = 1;
 	}
