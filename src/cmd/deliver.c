@@ -213,13 +213,14 @@ client_done(void *ctx, const struct smtp_client_result *r)
 	case SC_TLS_RETRY_PLAIN:
 		log_info("event=tls-out-failed id=%s relay=%s reason=\"%s\" retry=plain", a->d->id,
 		    a->relay, r->reason);
+		snprintf(a->last, sizeof(a->last), "%s", r->reason);
 		a->plain_retry = true;
 		attempt_next(a);
 		return;
 	case SC_HOST_FAILED:
 		log_info("event=host-failed id=%s relay=%s reason=\"%s\"", a->d->id, a->relay,
 		    r->reason);
-		snprintf(a->last, sizeof(a->last), "%.200s: %.300s", a->relay, r->reason);
+		snprintf(a->last, sizeof(a->last), "%s", r->reason); /* names the host */
 		a->plain_retry = false;
 		a->addr++;
 		attempt_next(a);
@@ -262,7 +263,8 @@ attempt_next(struct attempt *a)
 	const struct sockaddr_storage *ss = attempt_addr(a);
 	struct smtp_client_req req = { 0 };
 
-	if (ss == NULL || a->tries >= cf->smtp_mx_address_limit) {
+	/* The limit counts addresses; retrying one in clear is not a new one. */
+	if (ss == NULL || (!a->plain_retry && a->tries >= cf->smtp_mx_address_limit)) {
 		attempt_all(a, QR_DEFER, 0, "4.4.1",
 		    a->last[0] != '\0' ? a->last : "no MX host could be reached");
 		return;
