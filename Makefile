@@ -29,6 +29,7 @@ test: deps
 
 bench: build
 	bench/smtp-receive $(BUILD)/src/cmd/hikyaku
+	bench/smtp-relay $(BUILD)/src/cmd/hikyaku
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)
