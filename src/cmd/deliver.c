@@ -10,6 +10,14 @@
  * recipients to the next; under `may` a failed handshake is retried with the
  * same host in clear, as Postfix does. Permanent DNS answers (null MX, no
  * such domain) bounce at once; temporary ones defer.
+ * Reuse (Postfix smtp_connection_cache_on_demand): a session that ends a
+ * transaction in step is parked, keyed by (next-hop domain, policy level):
+ * only that domain's mail may use it, since `secure` verified the peer for
+ * that name. A delivery for the domain takes the newest usable one instead
+ * of MX lookup + connect; if it fails before MAIL is answered, the delivery
+ * starts over with MX lookup. At most destination_concurrency_limit idle
+ * per domain and DELIVER_IDLE_MAX in all; the client closes an idle session
+ * after SMTP_CLIENT_IDLE_MS and after SMTP_CLIENT_MAX_TX transactions.
  * Logs: the SMTP client logs each connection with its TLS facts and the
  * peer's trust (Anonymous, Untrusted, Trusted, Verified); the queue logs
  * each recipient's status=sent|deferred|bounced with the relay and reply.
@@ -39,6 +47,19 @@ _Static_assert((int)TLS_LVL_NONE == (int)CONF_TLS_NONE && (int)TLS_LVL_MAY == (i
 	(int)TLS_LVL_VERIFY == (int)CONF_TLS_VERIFY && (int)TLS_LVL_SECURE == (int)CONF_TLS_SECURE,
     "enum tls_level and enum conf_tls_level differ");
 
+#define DELIVER_IDLE_MAX 100 /* idle sessions in all (file descriptors) */
+
+/* An idle session, the cache's own (see smtp_client_start()). */
+struct cached_conn {
+	struct cached_conn *prev, *next; /* dl->idle */
+	struct deliver *dl;
+	struct smtp_client *client;
+	char domain[256];
+	int level;
+	char relay[256];
+	unsigned ntx; /* transactions done on it */
+};
+
 /* One delivery in progress (one domain, one message, some recipients). */
 struct attempt {
 	struct attempt *prev, *next; /* dl->attempts */
@@ -54,6 +75,7 @@ struct attempt {
 	int level;	 /* policy level for this domain */
 	bool plain_retry; /* `may`: this address again, without TLS */
 	bool committing;  /* a Maildir commit holds the attempt */
+	bool reused;	  /* a cached session, no MX result yet */
 	char relay[256]; /* as struct queue_rcpt_result.relay */
 	char last[512]; /* why the last host failed */
 	struct queue_rcpt_result *res;
@@ -180,7 +202,95 @@ deliver_local(struct attempt *a)
 	a->mtx = NULL;
 }
 
+/* ---- idle session cache ---- */
+
+static void
+cache_unlink(struct cached_conn *cc)
+{
+	struct deliver *dl = cc->dl;
+
+	if (cc->prev != NULL)
+		cc->prev->next = cc->next;
+	else
+		dl->idle = cc->next;
+	if (cc->next != NULL)
+		cc->next->prev = cc->prev;
+}
+
+/* cache_drop - QUIT (or just free, when already dead) and forget. */
+static void
+cache_drop(struct cached_conn *cc)
+{
+	cache_unlink(cc);
+	smtp_client_release(&cc->client);
+	free(cc);
+}
+
+/* cache_closed - smtp_client_closed_fn: the server or the idle limit ended
+   a parked session. */
+static void
+cache_closed(void *ctx, struct smtp_client *c)
+{
+	(void)c;
+	cache_drop(ctx);
+}
+
+/* cache_park - keep a session whose transaction said reusable, within the
+   bounds; the cache owns it from here. */
+static void
+cache_park(struct attempt *a, struct smtp_client *c, unsigned ntx)
+{
+	struct deliver *dl = a->dl;
+	size_t same = 0, all = 0;
+	struct cached_conn *cc;
+
+	for (cc = dl->idle; cc != NULL; cc = cc->next) {
+		all++;
+		same += strcmp(cc->domain, a->d->domain) == 0;
+	}
+	if (dl->stopping || strlen(a->d->domain) >= sizeof(cc->domain) ||
+	    same >= dl->conf->default_destination_concurrency_limit || all >= DELIVER_IDLE_MAX) {
+		smtp_client_release(&c);
+		return;
+	}
+	cc = xcalloc(1, sizeof(*cc));
+	cc->dl = dl;
+	cc->client = c;
+	cc->level = a->level;
+	cc->ntx = ntx;
+	snprintf(cc->domain, sizeof(cc->domain), "%s", a->d->domain);
+	snprintf(cc->relay, sizeof(cc->relay), "%s", a->relay);
+	cc->next = dl->idle;
+	if (cc->next != NULL)
+		cc->next->prev = cc;
+	dl->idle = cc;
+	smtp_client_on_close(c, cache_closed, cc);
+}
+
+/* cache_take - the newest usable session for (domain, level), unlinked, or
+   NULL; dead ones met on the way are released. */
+static struct cached_conn *
+cache_take(struct deliver *dl, const char *domain, int level)
+{
+	struct cached_conn *cc, *next;
+
+	for (cc = dl->idle; cc != NULL; cc = next) {
+		next = cc->next;
+		if (cc->level != level || strcmp(cc->domain, domain) != 0)
+			continue;
+		if (!smtp_client_usable(cc->client)) {
+			cache_drop(cc);
+			continue;
+		}
+		cache_unlink(cc);
+		return cc;
+	}
+	return NULL;
+}
+
 /* ---- remote recipients ---- */
+
+static void attempt_resolve(struct attempt *a);
 
 /* client_results - a finished SMTP transaction: per-recipient outcome. */
 static void
@@ -204,10 +314,21 @@ static void
 client_done(void *ctx, const struct smtp_client_result *r)
 {
 	struct attempt *a = ctx;
+	struct smtp_client *c = a->client;
 
 	a->client = NULL; /* the client logged the connection and its TLS facts */
+	if (r->status != SC_DONE && a->reused) {
+		/* the cached session died before MAIL was answered: start over */
+		log_info("event=reuse-failed id=%s relay=%s reason=\"%s\"", a->d->id, a->relay,
+		    r->reason);
+		a->reused = false;
+		attempt_resolve(a);
+		return;
+	}
 	switch (r->status) {
 	case SC_DONE:
+		if (r->reusable)
+			cache_park(a, c, r->ntx);
 		client_results(a, r);
 		return;
 	case SC_TLS_RETRY_PLAIN:
@@ -255,6 +376,53 @@ attempt_relay_name(struct attempt *a, const struct sockaddr_storage *ss, unsigne
 	snprintf(a->relay, sizeof(a->relay), "%s[%s]:%u", a->mx->hosts[a->host].name, ip, port);
 }
 
+/* attempt_tx_req - the message's part of a request. */
+static void
+attempt_tx_req(struct attempt *a, struct smtp_client_req *req)
+{
+	const struct conf *cf = a->dl->conf;
+
+	req->helo = cf->myhostname;
+	req->nexthop = a->d->domain;
+	req->tls = a->dl->tls;
+	req->sender = a->d->sender;
+	req->nrcpts = a->d->nrcpts;
+	req->rcpts = a->d->rcpts;
+	req->msg_path = a->d->msg_path;
+	req->msg_size = a->d->size;
+	req->smtputf8 = (a->d->flags & QUEUE_F_SMTPUTF8) != 0;
+	req->eightbit = (a->d->flags & QUEUE_F_8BITMIME) != 0;
+	req->timeout_ms = cf->smtp_reply_timeout;
+	req->reuse = true;
+}
+
+/* attempt_reuse - the delivery on a cached session of its domain. Returns
+   0, or -1 when none is usable. */
+static int
+attempt_reuse(struct attempt *a)
+{
+	struct smtp_client_req req = { 0 };
+	struct cached_conn *cc;
+
+	attempt_tx_req(a, &req);
+	while ((cc = cache_take(a->dl, a->d->domain, a->level)) != NULL) {
+		struct smtp_client *c = cc->client;
+		unsigned n = cc->ntx + 1;
+
+		snprintf(a->relay, sizeof(a->relay), "%s", cc->relay);
+		free(cc);
+		if (smtp_client_next(c, &req, client_done, a) < 0) {
+			smtp_client_release(&c);
+			continue;
+		}
+		a->client = c;
+		a->reused = true;
+		log_info("event=reuse id=%s relay=%s n=%u", a->d->id, a->relay, n);
+		return 0;
+	}
+	return -1;
+}
+
 /* attempt_next - connect to the next address (or the same one in clear). */
 static void
 attempt_next(struct attempt *a)
@@ -276,19 +444,9 @@ attempt_next(struct attempt *a)
 	else
 		((struct sockaddr_in *)&req.addr)->sin_port = htons((uint16_t)cf->relay_port);
 	attempt_relay_name(a, ss, cf->relay_port);
-	req.helo = cf->myhostname;
+	attempt_tx_req(a, &req);
 	req.mx_host = a->mx->hosts[a->host].name;
-	req.nexthop = a->d->domain;
 	req.tls_level = a->plain_retry ? TLS_LVL_NONE : a->level;
-	req.tls = a->dl->tls;
-	req.sender = a->d->sender;
-	req.nrcpts = a->d->nrcpts;
-	req.rcpts = a->d->rcpts;
-	req.msg_path = a->d->msg_path;
-	req.msg_size = a->d->size;
-	req.smtputf8 = (a->d->flags & QUEUE_F_SMTPUTF8) != 0;
-	req.eightbit = (a->d->flags & QUEUE_F_8BITMIME) != 0;
-	req.timeout_ms = cf->smtp_reply_timeout;
 	a->client = smtp_client_start(a->dl->loop, &req, client_done, a);
 }
 
@@ -317,6 +475,15 @@ mx_done(void *ctx, struct dns_mx_result *r)
 	}
 }
 
+/* attempt_resolve - the MX lookup that starts a fresh connection. */
+static void
+attempt_resolve(struct attempt *a)
+{
+	a->mx_req = dns_mx_resolve(a->dl->dns, a->d->domain, mx_done, a);
+	if (a->mx_req == NULL)
+		attempt_all(a, QR_BOUNCE, 550, "5.1.2", "invalid domain name");
+}
+
 /* deliver_agent - queue_agent_fn: one domain's recipients of one message. */
 static void
 deliver_agent(void *ctx, struct queue *q, struct queue_delivery_handle *h,
@@ -340,9 +507,9 @@ deliver_agent(void *ctx, struct queue *q, struct queue_delivery_handle *h,
 		deliver_local(a);
 		return;
 	}
-	a->mx_req = dns_mx_resolve(dl->dns, d->domain, mx_done, a);
-	if (a->mx_req == NULL)
-		attempt_all(a, QR_BOUNCE, 550, "5.1.2", "invalid domain name");
+	if (attempt_reuse(a) == 0)
+		return;
+	attempt_resolve(a);
 }
 
 int
@@ -384,6 +551,8 @@ deliver_stop(struct deliver *dl)
 		queue_delivery_abandon(a->q, a->h);
 		attempt_free(a);
 	}
+	while (dl->idle != NULL)
+		cache_drop(dl->idle);
 }
 
 void

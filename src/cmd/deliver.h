@@ -1,6 +1,6 @@
 /*
  * deliver.h -- the queue's delivery agent (local Maildir, remote SMTP with
- * TLS policy). See deliver.c.
+ * TLS policy, idle SMTP sessions reused per destination). See deliver.c.
  */
 #ifndef HIKYAKU_CMD_DELIVER_H
 #define HIKYAKU_CMD_DELIVER_H
@@ -11,6 +11,7 @@
 #include "conf/conf_policy.h"
 
 struct attempt;
+struct cached_conn;
 struct conf;
 struct dns;
 struct queue;
@@ -27,6 +28,7 @@ struct deliver {
 	struct conf_policy policy; /* smtp_tls_policy_maps */
 	struct attempt *attempts;  /* in flight */
 	size_t inflight;
+	struct cached_conn *idle; /* idle SMTP sessions, newest first */
 	bool stopping;
 };
 
@@ -37,7 +39,8 @@ int deliver_init(struct deliver *dl, uv_loop_t *loop, const struct conf *conf,
 /* Shutdown, before store_commit_stop() and queue_close(): no new
    deliveries; remote ones in flight are given back to the queue unfinished
    (still pending on disk: delivered after a restart); local ones report
-   their result when the store finishes its commits. */
+   their result when the store finishes its commits; idle SMTP sessions are
+   released (QUIT). */
 void deliver_stop(struct deliver *dl);
 void deliver_deinit(struct deliver *dl);
 

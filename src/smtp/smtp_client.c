@@ -7,6 +7,12 @@
  * when PIPELINING is offered, RFC 2920, else one at a time), BODY (the file
  * streamed with dot-stuffing, one chunk per drained output), DOT (reply to
  * the end of data), then QUIT without waiting for its reply.
+ * Reuse (req.reuse): a transaction that ends with every reply read goes to
+ * IDLE instead of QUIT, owned by the caller; smtp_client_next() goes
+ * through NEXT (one loop turn, so that done() never runs inside it) and
+ * RSET (only after an aborted transaction) to TX again. Any byte or a close
+ * from the server while IDLE, the idle limit, or the transaction and age
+ * limits (SMTP_CLIENT_*) end the session; the caller releases the struct.
  * The outcome goes to the caller once, through done(): SC_HOST_FAILED while
  * nothing of the transaction was answered (the queue tries the next MX),
  * SC_TLS_RETRY_PLAIN for a failed handshake under `may`, otherwise SC_DONE
@@ -14,7 +20,7 @@
  * the recipients that had no final answer yet).
  * Limits: the reply parser's; one timer per step (timeout_ms, RFC 5321
  * 4.5.3.2: a reply, a chunk of the body) that drips do not reset, and a
- * cap on the whole session (session_timeout_ms).
+ * cap on each transaction (session_timeout_ms).
  * Standards: RFC 5321, RFC 2920, RFC 1870, RFC 6152, RFC 6531, RFC 3207;
  * TLS levels and their wording as in Postfix's smtp(8).
  * Security: after STARTTLS, the pre-TLS EHLO facts are dropped (RFC 3207
@@ -46,6 +52,9 @@ enum sc_state {
 	ST_STARTTLS,
 	ST_HANDSHAKE,
 	ST_EHLO_TLS,
+	ST_IDLE, /* between transactions, the caller's */
+	ST_NEXT, /* smtp_client_next() called, nothing sent yet */
+	ST_RSET,
 	ST_TX,
 	ST_BODY,
 	ST_DOT,
@@ -75,6 +84,13 @@ struct smtp_client {
 	uint8_t last[2]; /* the last two body bytes */
 	uint64_t body_bytes;
 	bool reported;
+	/* reuse */
+	bool held;      /* idle and the caller's: do not free on close */
+	bool need_rset; /* the last transaction was aborted after MAIL */
+	bool freeing;   /* uv_close() of the timer is under way */
+	uint64_t born;  /* uv_now() at connect, for SMTP_CLIENT_REUSE_MS */
+	smtp_client_closed_fn *closed;
+	void *closed_ctx;
 };
 
 static void sc_reply_data(struct smtp_client *c, const struct smtp_reply *r);
@@ -130,23 +146,41 @@ sc_copy_str(char *dst, size_t size, const char *src)
 
 /* ---- timers ------------------------------------------------------------ */
 
+/* sc_free_tx - what belongs to one transaction (smtp_client_next()
+   replaces it). */
 static void
-sc_on_timer_closed(uv_handle_t *h)
+sc_free_tx(struct smtp_client *c)
 {
-	struct smtp_client *c = h->data;
-
 	for (size_t i = 0; i < c->req.nrcpts; i++)
 		free((char *)c->req.rcpts[i]);
 	free((void *)c->req.rcpts);
-	free((char *)c->req.helo);
-	free((char *)c->req.mx_host);
-	free((char *)c->req.nexthop);
 	free((char *)c->req.sender);
 	free((char *)c->req.msg_path);
 	free(c->res.rcpt);
 	free(c->final);
 	free(c->accepted);
+}
+
+static void
+sc_on_timer_closed(uv_handle_t *h)
+{
+	struct smtp_client *c = h->data;
+
+	sc_free_tx(c);
+	free((char *)c->req.helo);
+	free((char *)c->req.mx_host);
+	free((char *)c->req.nexthop);
 	free(c);
+}
+
+/* sc_free_later - the last step: the struct goes once the timer is closed. */
+static void
+sc_free_later(struct smtp_client *c)
+{
+	if (c->freeing)
+		return;
+	c->freeing = true;
+	uv_close((uv_handle_t *)&c->timer, sc_on_timer_closed);
 }
 
 static void sc_on_timer(uv_timer_t *t);
@@ -227,6 +261,47 @@ sc_drop(struct smtp_client *c, const char *why)
 		conn_close(c->conn, why);
 }
 
+static void sc_on_idle(uv_timer_t *t);
+
+/* sc_reusable - may the session carry another transaction after this one
+   (`code`: the last reply; 421 means the server is closing)? */
+static bool
+sc_reusable(struct smtp_client *c, unsigned code)
+{
+	return c->req.reuse && c->conn != NULL && code != 421 && c->res.ntx < SMTP_CLIENT_MAX_TX &&
+	       uv_now(c->loop) - c->born < SMTP_CLIENT_REUSE_MS;
+}
+
+/* sc_tx_over - SC_DONE with every reply read, so the dialogue is in step
+   (`rset`: MAIL was answered but no end of data closed the transaction):
+   the session goes idle to the caller when it may, else QUIT. */
+static void sc_tx_over(struct smtp_client *c, unsigned code, bool rset, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void
+sc_tx_over(struct smtp_client *c, unsigned code, bool rset, const char *fmt, ...)
+{
+	bool reuse = sc_reusable(c, code);
+	char reason[sizeof(c->res.reason)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	c->res.reusable = reuse;
+	if (reuse) {
+		/* idle before done(), which may call smtp_client_next() */
+		c->st = ST_IDLE;
+		c->need_rset = rset;
+		c->held = true;
+	}
+	sc_report(c, SC_DONE, "%s", reason);
+	if (!reuse)
+		sc_quit(c);
+	else if (c->st == ST_IDLE && c->held && c->conn != NULL) /* parked by done() */
+		uv_timer_start(&c->timer, sc_on_idle, SMTP_CLIENT_IDLE_MS, 0);
+}
+
 /* sc_host_failed - the queue should try the next MX. */
 #define sc_host_failed(c, ...) sc_report((c), SC_HOST_FAILED, __VA_ARGS__)
 
@@ -244,6 +319,9 @@ sc_lost(struct smtp_client *c, const char *what, const char *why)
 	        [ST_STARTTLS] = "sending STARTTLS",
 	        [ST_HANDSHAKE] = "performing the TLS handshake",
 	        [ST_EHLO_TLS] = "performing the EHLO handshake",
+	        [ST_IDLE] = "idle",
+	        [ST_NEXT] = "reusing the connection",
+	        [ST_RSET] = "sending RSET",
 	        [ST_TX] = "sending the envelope",
 	        [ST_BODY] = "sending the message body",
 	        [ST_DOT] = "sending end of data",
@@ -344,12 +422,12 @@ sc_start_tx(struct smtp_client *c)
 {
 	char text[512];
 
+	c->res.ntx++;
 	if (c->req.smtputf8 && !(c->ext & SMTP_EXT_SMTPUTF8)) {
 		snprintf(text, sizeof(text), "SMTPUTF8 is required, but was not offered by host %s",
 		         sc_host(c));
 		sc_all_rcpts(c, 550, "5.6.7", text);
-		sc_report(c, SC_DONE, "%s", text);
-		sc_quit(c);
+		sc_tx_over(c, 0, false, "%s", text);
 		return;
 	}
 	if (c->size_limit > 0 && c->req.msg_size > c->size_limit) {
@@ -357,8 +435,7 @@ sc_start_tx(struct smtp_client *c)
 		         "message size %" PRIu64 " exceeds size limit %" PRIu64 " of server %s",
 		         c->req.msg_size, c->size_limit, sc_host(c));
 		sc_all_rcpts(c, 552, "5.3.4", text);
-		sc_report(c, SC_DONE, "%s", text);
-		sc_quit(c);
+		sc_tx_over(c, 0, false, "%s", text);
 		return;
 	}
 	/* XXX: Postfix converts to 7 bit here; we send as is and say so. */
@@ -480,9 +557,8 @@ sc_reply_tx(struct smtp_client *c, const struct smtp_reply *r)
 	if (c->next_cmd > k + 1)
 		return; /* pipelined: the next reply is already on its way */
 	if (!c->mail_ok || (k == n && c->naccepted == 0)) {
-		sc_report(c, SC_DONE, "no recipient accepted by %s: %u %s", sc_host(c), r->code,
-		          r->text);
-		sc_quit(c);
+		sc_tx_over(c, r->code, true, "no recipient accepted by %s: %u %s", sc_host(c),
+		           r->code, r->text);
 		return;
 	}
 	sc_send_tx(c, k + 1);
@@ -614,12 +690,14 @@ sc_reply_data(struct smtp_client *c, const struct smtp_reply *r)
 		return;
 	}
 	sc_apply_accepted(c, r, false);
-	sc_report(c, SC_DONE, "host %s said: %u %s (in reply to DATA)", sc_host(c), r->code,
-	          r->text);
-	if (r->code / 100 == 3)
+	if (r->code / 100 == 3) {
+		sc_report(c, SC_DONE, "host %s said: %u %s (in reply to DATA)", sc_host(c), r->code,
+		          r->text);
 		sc_drop(c, "data-without-recipients"); /* we have nothing to send */
-	else
-		sc_quit(c);
+		return;
+	}
+	sc_tx_over(c, r->code, true, "host %s said: %u %s (in reply to DATA)", sc_host(c), r->code,
+	           r->text);
 }
 
 /* sc_reply_dot - the verdict on the message; a reply that comes before our
@@ -633,12 +711,28 @@ sc_reply_dot(struct smtp_client *c, const struct smtp_reply *r)
 	snprintf(c->res.data_text, sizeof(c->res.data_text), "%s%s%s", r->enhanced,
 	         r->enhanced[0] != '\0' ? " " : "", r->text);
 	sc_apply_accepted(c, r, !early);
-	sc_report(c, SC_DONE, "host %s said: %u %s (in reply to end of DATA%s)", sc_host(c),
-	          r->code, r->text, early ? ", sent before it" : "");
-	if (early)
+	if (early) {
+		sc_report(c, SC_DONE,
+		          "host %s said: %u %s (in reply to end of DATA, sent before it)",
+		          sc_host(c), r->code, r->text);
 		sc_drop(c, "reply-during-data");
-	else
+		return;
+	}
+	sc_tx_over(c, r->code, false, "host %s said: %u %s (in reply to end of DATA)", sc_host(c),
+	           r->code, r->text);
+}
+
+/* sc_reply_rset - the aborted transaction is cleared: the next one starts. */
+static void
+sc_reply_rset(struct smtp_client *c, const struct smtp_reply *r)
+{
+	if (r->code / 100 != 2) {
+		sc_host_failed(c, "host %s refused RSET: %u %s", sc_host(c), r->code, r->text);
 		sc_quit(c);
+		return;
+	}
+	c->need_rset = false;
+	sc_start_tx(c);
 }
 
 /* ---- connection callbacks ---------------------------------------------- */
@@ -658,6 +752,9 @@ sc_dispatch(struct smtp_client *c, const struct smtp_reply *r)
 	case ST_STARTTLS:
 		sc_reply_starttls(c, r);
 		break;
+	case ST_RSET:
+		sc_reply_rset(c, r);
+		break;
 	case ST_TX:
 		sc_reply_tx(c, r);
 		break;
@@ -667,6 +764,8 @@ sc_dispatch(struct smtp_client *c, const struct smtp_reply *r)
 		break;
 	case ST_CONNECT:
 	case ST_HANDSHAKE:
+	case ST_IDLE:
+	case ST_NEXT:
 	case ST_QUIT:
 		break;
 	}
@@ -684,6 +783,24 @@ sc_log_reply(struct smtp_client *c, const struct smtp_reply *r)
 	          log_value(v, sizeof(v), r->text, strlen(r->text)));
 }
 
+/* sc_unasked - bytes while no command is out (often a 421 before the
+   server's idle close): the session is out of step and ends. */
+static void
+sc_unasked(struct smtp_client *c)
+{
+	buf_clear(conn_in(c->conn));
+	if (c->st == ST_NEXT) {
+		sc_host_failed(c,
+		               "protocol error from %s while reusing the connection: "
+		               "data sent while idle",
+		               sc_host(c));
+	} else {
+		sc_log(c, "event=idle-close reason=unasked-data");
+		c->st = ST_QUIT;
+	}
+	sc_drop(c, "unasked-data");
+}
+
 static void
 sc_on_input(struct conn *conn)
 {
@@ -692,6 +809,10 @@ sc_on_input(struct conn *conn)
 	const char *err;
 	int rc;
 
+	if (c->st == ST_IDLE || c->st == ST_NEXT) {
+		sc_unasked(c);
+		return;
+	}
 	for (;;) {
 		if (c->reported || c->st == ST_HANDSHAKE || c->st == ST_QUIT) {
 			buf_clear(conn_in(conn)); /* nothing more to learn */
@@ -716,6 +837,7 @@ sc_on_connected(struct conn *conn)
 	struct smtp_client *c = conn_ctx(conn);
 
 	c->st = ST_GREETING;
+	c->born = uv_now(c->loop);
 	smtp_reply_parser_init(&c->rp, false);
 	sc_log(c, "event=connect ip=%s port=%d level=%s", conn_peer_ip(conn), conn_peer_port(conn),
 	       tls_level_name(c->req.tls_level));
@@ -783,7 +905,25 @@ sc_on_closed(struct conn *conn, const char *reason)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	uv_close((uv_handle_t *)&c->timer, sc_on_timer_closed);
+	uv_timer_stop(&c->timer);
+	if (!c->held) {
+		sc_free_later(c);
+		return;
+	}
+	/* idle and the caller's: it learns now, or from smtp_client_usable() */
+	if (c->closed != NULL)
+		c->closed(c->closed_ctx, c);
+}
+
+static void
+sc_on_idle(uv_timer_t *t)
+{
+	struct smtp_client *c = t->data;
+
+	if (c->st != ST_IDLE)
+		return;
+	sc_log(c, "event=idle-close reason=idle-limit");
+	sc_quit(c); /* closed() tells the owner */
 }
 
 static void
@@ -807,44 +947,134 @@ sc_dup(const char *s)
 	return xstrdup(s != NULL ? s : "");
 }
 
+/* sc_set_tx - copies the transaction's part of req, resets its state and
+   the per-transaction cap. */
+static void
+sc_set_tx(struct smtp_client *c, const struct smtp_client_req *req)
+{
+	size_t n = req->nrcpts;
+	const char **rcpts = xcalloc(n + 1, sizeof(*rcpts));
+	uint64_t cap;
+
+	c->req.sender = sc_dup(req->sender);
+	c->req.msg_path = sc_dup(req->msg_path);
+	for (size_t i = 0; i < n; i++)
+		rcpts[i] = sc_dup(req->rcpts[i]);
+	c->req.rcpts = rcpts;
+	c->req.nrcpts = n;
+	c->req.msg_size = req->msg_size;
+	c->req.smtputf8 = req->smtputf8;
+	c->req.eightbit = req->eightbit;
+	c->req.timeout_ms = req->timeout_ms != 0 ? req->timeout_ms : 300 * 1000; /* 4.5.3.2 */
+	c->req.session_timeout_ms = req->session_timeout_ms;
+	c->res.rcpt = xcalloc(n + 1, sizeof(*c->res.rcpt));
+	c->final = xcalloc(n + 1, sizeof(*c->final));
+	c->accepted = xcalloc(n + 1, sizeof(*c->accepted));
+	c->naccepted = 0;
+	c->mail_ok = false;
+	c->next_cmd = c->next_reply = 0;
+	c->body_bytes = 0;
+	c->res.reason[0] = c->res.data_text[0] = '\0';
+	c->res.data_code = 0;
+	c->res.reusable = false;
+	cap = req->session_timeout_ms;
+	if (cap == 0)
+		cap = c->req.timeout_ms * (SC_SESSION_STEPS + n);
+	c->deadline = uv_now(c->loop) + cap;
+}
+
 struct smtp_client *
 smtp_client_start(uv_loop_t *loop, const struct smtp_client_req *req, smtp_client_done_fn *done,
                   void *ctx)
 {
 	struct smtp_client *c = xcalloc(1, sizeof(*c));
-	size_t n = req->nrcpts;
-	const char **rcpts = xcalloc(n + 1, sizeof(*rcpts));
-	uint64_t cap;
 
 	c->loop = loop;
 	c->req = *req;
 	c->req.helo = sc_dup(req->helo);
 	c->req.mx_host = sc_dup(req->mx_host);
 	c->req.nexthop = sc_dup(req->nexthop);
-	c->req.sender = sc_dup(req->sender);
-	c->req.msg_path = sc_dup(req->msg_path);
-	for (size_t i = 0; i < n; i++)
-		rcpts[i] = sc_dup(req->rcpts[i]);
-	c->req.rcpts = rcpts;
-	if (c->req.timeout_ms == 0)
-		c->req.timeout_ms = 300 * 1000; /* RFC 5321 4.5.3.2 */
-	c->res.rcpt = xcalloc(n + 1, sizeof(*c->res.rcpt));
-	c->final = xcalloc(n + 1, sizeof(*c->final));
-	c->accepted = xcalloc(n + 1, sizeof(*c->accepted));
+	sc_set_tx(c, req);
 	c->done = done;
 	c->ctx = ctx;
 	c->fd = -1;
-	cap = req->session_timeout_ms;
-	if (cap == 0)
-		cap = c->req.timeout_ms * (SC_SESSION_STEPS + n);
 	uv_timer_init(loop, &c->timer);
 	c->timer.data = c;
-	c->deadline = uv_now(loop) + cap;
 	c->st = ST_CONNECT;
 	c->conn = conn_connect(loop, (const struct sockaddr *)&c->req.addr, c->req.timeout_ms,
 	                       &sc_handler, c);
 	sc_arm(c);
 	return c;
+}
+
+/* sc_on_next - the loop turn after smtp_client_next(): RSET or MAIL. */
+static void
+sc_on_next(uv_timer_t *t)
+{
+	struct smtp_client *c = t->data;
+
+	if (c->st != ST_NEXT)
+		return;
+	if (!c->need_rset) {
+		sc_start_tx(c);
+		return;
+	}
+	c->st = ST_RSET;
+	sc_send(c, "RSET");
+	sc_arm(c);
+}
+
+bool
+smtp_client_usable(const struct smtp_client *c)
+{
+	return c != NULL && c->held && c->st == ST_IDLE && c->conn != NULL && !c->freeing;
+}
+
+int
+smtp_client_next(struct smtp_client *c, const struct smtp_client_req *req,
+                 smtp_client_done_fn *done, void *ctx)
+{
+	if (!smtp_client_usable(c))
+		return -1;
+	uv_timer_stop(&c->timer);
+	sc_free_tx(c);
+	sc_set_tx(c, req);
+	c->done = done;
+	c->ctx = ctx;
+	c->closed = NULL;
+	c->closed_ctx = NULL;
+	c->held = false; /* the client's own until done() */
+	c->reported = false;
+	c->st = ST_NEXT;
+	uv_timer_start(&c->timer, sc_on_next, 0, 0);
+	return 0;
+}
+
+void
+smtp_client_on_close(struct smtp_client *c, smtp_client_closed_fn *closed, void *ctx)
+{
+	c->closed = closed;
+	c->closed_ctx = ctx;
+}
+
+void
+smtp_client_release(struct smtp_client **cp)
+{
+	struct smtp_client *c = *cp;
+
+	if (c == NULL)
+		return;
+	*cp = NULL;
+	c->held = false;
+	c->closed = NULL;
+	c->reported = true; /* no done() for whatever was under way */
+	uv_timer_stop(&c->timer);
+	if (c->conn == NULL)
+		sc_free_later(c); /* dead while idle */
+	else if (c->st == ST_IDLE)
+		sc_quit(c); /* sc_on_closed frees */
+	else
+		sc_drop(c, "released");
 }
 
 void
@@ -856,7 +1086,11 @@ smtp_client_cancel(struct smtp_client **cp)
 		return;
 	*cp = NULL;
 	c->reported = true; /* done() is not called */
+	c->held = false;
+	c->closed = NULL;
 	uv_timer_stop(&c->timer);
 	if (c->conn != NULL)
 		conn_close(c->conn, "cancelled");
+	else if (!c->freeing)
+		sc_free_later(c); /* an idle session the server had closed */
 }

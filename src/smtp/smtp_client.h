@@ -7,10 +7,12 @@
  * The engine (smtp_client.c) is a state machine on one struct conn: greeting,
  * EHLO (HELO after a 5xx), STARTTLS under the Postfix policy levels, EHLO
  * again, MAIL/RCPT/DATA (pipelined when offered), the message streamed from
- * a file with dot-stuffing, QUIT. It reaches the queue only through the
- * request it is given and the one completion callback.
- * Limits: SMTP_REPLY_* below; a timer per step (each reply, each chunk
- * written) plus an overall cap on the whole session.
+ * a file with dot-stuffing, then QUIT, or (req.reuse) an idle session that
+ * the caller may hand the next message with smtp_client_next(). It reaches
+ * the queue only through the request it is given and the completion
+ * callback.
+ * Limits: SMTP_REPLY_* and SMTP_CLIENT_* below; a timer per step (each
+ * reply, each chunk written) plus a cap on each transaction.
  * Standards: RFC 5321 (4.2 replies, 4.5.3.2 timeouts, 4.5.2 transparency),
  * RFC 1869/1870 (SIZE), RFC 2920 (PIPELINING), RFC 6152 (8BITMIME),
  * RFC 6531 (SMTPUTF8), RFC 2034/3463 (enhanced codes), RFC 3207 (STARTTLS).
@@ -111,7 +113,9 @@ struct smtp_client_req {
 	bool smtputf8;
 	bool eightbit;
 	uint64_t timeout_ms;         /* per step (connect, each reply, each write) */
-	uint64_t session_timeout_ms; /* whole session cap; 0 = 20 x timeout_ms */
+	uint64_t session_timeout_ms; /* cap per transaction (the first one with
+	                                connect, EHLO, TLS); 0 = 20 x timeout_ms */
+	bool reuse;                  /* the caller keeps an idle session (result.reusable) */
 };
 
 struct smtp_client_rcpt_result {
@@ -139,25 +143,68 @@ struct smtp_client_result {
 	unsigned data_code;    /* reply to the end of DATA, 0 if none */
 	char data_text[512];
 	struct smtp_client_rcpt_result *rcpt; /* nrcpts entries */
+	unsigned ntx;  /* transactions on this connection, this one included */
+	bool reusable; /* SC_DONE, req.reuse, the dialogue in step: the session
+	                  is idle and now belongs to the caller (see below) */
 };
 
-/* Called exactly once, from the loop, unless the client was cancelled. The
-   result and everything it points to are valid only during the call. */
+/* Called exactly once per transaction, from the loop, unless the client was
+   cancelled. The result and everything it points to are valid only during
+   the call. */
 typedef void smtp_client_done_fn(void *ctx, const struct smtp_client_result *r);
 
 struct smtp_client;
 
+/* An idle session ended (server closed it or sent something unasked, idle
+   or age limit): it is no longer usable; release it. */
+typedef void smtp_client_closed_fn(void *ctx, struct smtp_client *c);
+
+/* Connection reuse (Postfix smtp_connection_cache_on_demand): bounds. */
+#define SMTP_CLIENT_MAX_TX 100            /* transactions per connection */
+#define SMTP_CLIENT_IDLE_MS 2000          /* smtp_connection_cache_time_limit */
+#define SMTP_CLIENT_REUSE_MS (300 * 1000) /* smtp_connection_reuse_time_limit */
+
 /*
  * Starts delivering req's message to req->addr. Strings and arrays in req
  * are copied. Never NULL; done() is never called from inside this function.
- * The client frees itself after done() has returned and the connection is
- * closed: forget the pointer in done().
+ * Ownership after done():
+ *  - result.reusable false: the client frees itself once done() has
+ *    returned and the connection is closed: forget the pointer in done().
+ *  - result.reusable true: the session is idle and the caller owns it; it
+ *    must end with smtp_client_next() (the client is its own again until
+ *    that transaction's done()) or smtp_client_release(). An idle session
+ *    closes its connection by itself after SMTP_CLIENT_IDLE_MS, or when the
+ *    server closes or talks; the struct stays until released, and
+ *    smtp_client_usable() turns false.
  */
 struct smtp_client *smtp_client_start(uv_loop_t *loop, const struct smtp_client_req *req,
                                       smtp_client_done_fn *done, void *ctx);
 
-/* Before done(): drops the connection, done() is not called, *c = NULL.
-   Accepts a NULL *c. */
+/*
+ * Next transaction on an idle session: only sender, rcpts, msg_path,
+ * msg_size, smtputf8, eightbit and the timeouts of req are used; host,
+ * address and TLS stay those of the session, so the caller keys its cache
+ * on them. RSET goes first only when the last transaction was aborted
+ * (RFC 5321 4.1.4). Returns 0 (done() follows, never from inside this
+ * call; if the connection is found dead before MAIL is answered, the
+ * status is SC_HOST_FAILED), or -1 when c is not usable (c unchanged).
+ */
+int smtp_client_next(struct smtp_client *c, const struct smtp_client_req *req,
+                     smtp_client_done_fn *done, void *ctx);
+
+/* True while c is idle, connected and owned by the caller. */
+bool smtp_client_usable(const struct smtp_client *c);
+
+/* Idle sessions: closed() is called (from the loop) if the session ends
+   while idle; cleared by smtp_client_next(). */
+void smtp_client_on_close(struct smtp_client *c, smtp_client_closed_fn *closed, void *ctx);
+
+/* An idle (or dead idle) session: QUIT, close, free; *c = NULL. Accepts a
+   NULL *c. */
+void smtp_client_release(struct smtp_client **c);
+
+/* Before done(), or an idle session: drops the connection, done() is not
+   called, *c = NULL. Accepts a NULL *c. */
 void smtp_client_cancel(struct smtp_client **c);
 
 #endif

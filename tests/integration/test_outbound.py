@@ -779,6 +779,39 @@ class Outbound(unittest.TestCase):
     def delivered_total(rcv, rcpts):
         return sum(rcv.count(r) for r in rcpts)
 
+    # ---- 9. connection reuse
+
+    def test_9_connection_reuse(self):
+        rcpt = "bob@rcv.test"
+        nmsgs = 20
+        rcv = self.receiver(RCV_ADDR, ["rcv.test"], [rcpt])
+        snd = self.sender(default_destination_concurrency_limit="2")
+        tags = ["reuse-%02d-%s" % (i, os.urandom(4).hex()) for i in range(nmsgs)]
+        with smtplib.SMTP_SSL(hk.HOST, snd.ports["submissions"], timeout=30,
+                              context=hk.client_context()) as s:
+            s.login(*ALICE)
+            for t in tags:
+                msg = hk.make_message(subject=t, sender=ALICE[0], to=rcpt)
+                self.assertEqual(s.sendmail(ALICE[0], [rcpt], msg), {})
+        wait_for(lambda: rcv.count(rcpt) >= nmsgs, 60,
+                 "%d messages; sender log:\n%s" % (nmsgs, snd.logs()[-6000:]))
+        self.wait_queue_empty(snd)
+        counts = {}
+        for _, d in rcv.messages(rcpt):
+            m = re.search(rb"Subject: (reuse-\d+-[0-9a-f]+)", d)
+            self.assertIsNotNone(m, d[:300])
+            counts[m.group(1).decode()] = counts.get(m.group(1).decode(), 0) + 1
+        self.assertEqual(counts, {t: 1 for t in tags}, "not exactly once each")
+        log = snd.log_text()
+        connects = len(re.findall(r"proto=smtp-out host=mx\.rcv\.test event=connect ", log))
+        reuses = re.findall(r"event=reuse id=\S+ relay=mx\.rcv\.test\[[^]]+\]:\d+ n=(\d+)",
+                            log)
+        # A cached session found dead before MAIL starts over on a new one.
+        failed = len(re.findall(r"event=reuse-failed ", log))
+        self.assertEqual(connects + len(reuses), nmsgs + failed, log[-6000:])
+        self.assertLess(connects, nmsgs // 2, "too few reused connections")
+        self.assertTrue(all(int(n) >= 2 for n in reuses))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

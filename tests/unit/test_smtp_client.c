@@ -239,6 +239,8 @@ struct fake_opts {
 	unsigned drip_ms;       /* send the greeting one byte per drip_ms */
 	const char *data_reply; /* NULL = "250 2.0.0 queued" */
 	size_t reset_after;     /* >0: RST after this many DATA bytes */
+	bool close_after_dot;   /* 421 and close after the end-of-data reply */
+	int accepts;            /* connections served one after another; 0 = 1 */
 };
 
 /* One fake runs at a time; its DATA stays readable after fake_stop(). */
@@ -257,6 +259,7 @@ struct fake {
 	char *body;      /* fake_body: raw DATA bytes up to and including CRLF.CRLF */
 	size_t bodylen;
 	bool tls;
+	int nconn; /* connections accepted */
 };
 
 static ssize_t
@@ -316,7 +319,7 @@ f_line(struct fake *f, char *line, size_t size)
 static int
 f_data(struct fake *f)
 {
-	size_t cap = sizeof(fake_body);
+	size_t cap = sizeof(fake_body), start = f->bodylen; /* reuse: messages follow */
 
 	f->body = fake_body;
 	for (;;) {
@@ -336,7 +339,8 @@ f_data(struct fake *f)
 			setsockopt(f->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 			return -1;
 		}
-		if (f->bodylen >= 5 && memcmp(f->body + f->bodylen - 5, "\r\n.\r\n", 5) == 0)
+		if (f->bodylen - start >= 5 &&
+		    memcmp(f->body + f->bodylen - 5, "\r\n.\r\n", 5) == 0)
 			return 0;
 		if (f->bodylen == cap)
 			return -1;
@@ -426,6 +430,12 @@ f_command(struct fake *f, const char *line)
 		if (f_data(f) < 0)
 			return -1;
 		f_puts(f, f->o.data_reply != NULL ? f->o.data_reply : "250 2.0.0 queued\r\n");
+		if (f->o.close_after_dot) {
+			f_puts(f, "421 4.4.2 closing\r\n");
+			return -1;
+		}
+	} else if (strcasecmp(line, "RSET") == 0) {
+		f_puts(f, "250 2.0.0 ok\r\n");
 	} else if (strcasecmp(line, "QUIT") == 0) {
 		f_puts(f, "221 2.0.0 bye\r\n");
 		return -1;
@@ -435,15 +445,17 @@ f_command(struct fake *f, const char *line)
 	return 0;
 }
 
-static void *
-fake_main(void *arg)
+static void
+fake_session(struct fake *f)
 {
-	struct fake *f = arg;
 	struct timeval tv = {10, 0};
 	char line[1200];
 
 	if ((f->fd = accept(f->lfd, NULL, NULL)) < 0)
-		return NULL;
+		return;
+	f->nconn++;
+	f->rlen = 0;
+	f->tls = false;
 	setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(f->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	f_greet(f);
@@ -460,8 +472,18 @@ fake_main(void *arg)
 	if (f->ssl != NULL) {
 		SSL_shutdown(f->ssl);
 		SSL_free(f->ssl);
+		f->ssl = NULL;
 	}
 	close(f->fd);
+}
+
+static void *
+fake_main(void *arg)
+{
+	struct fake *f = arg;
+
+	for (int i = 0; i < MAX(f->o.accepts, 1); i++)
+		fake_session(f);
 	return NULL;
 }
 
@@ -1072,6 +1094,218 @@ test_cancel(void)
 	CHECK(strstr(f.cmds, "EHLO") != NULL);
 }
 
+/* ---- connection reuse -------------------------------------------------- */
+
+/* A chain of transactions on one loop: each done() parks the session (or
+   hands it back with release), a timer turn later the next request goes
+   through smtp_client_next(), or through a new client when the session died
+   while idle. */
+struct chain {
+	uv_loop_t loop;
+	uv_timer_t t;
+	struct smtp_client *c; /* the idle session, ours */
+	const struct smtp_client_req *q;
+	size_t n, i;
+	struct outcome out[4];
+	bool reusable[4];
+	unsigned ntx[4];
+	int nclosed, nnew; /* closed() calls, reconnects */
+	bool wait_idle;    /* after the last: let the idle limit end it */
+};
+
+static void chain_step(uv_timer_t *t);
+
+static void
+chain_closed(void *ctx, struct smtp_client *c)
+{
+	struct chain *ch = ctx;
+
+	CHECK(!smtp_client_usable(c));
+	CHECK_INT(smtp_client_next(c, &ch->q[0], on_done, &ch->out[0]), -1);
+	ch->nclosed++;
+	CHECK(ch->c == c);
+	smtp_client_release(&ch->c);
+}
+
+static void
+chain_done(void *ctx, const struct smtp_client_result *r)
+{
+	struct chain *ch = ctx;
+	size_t i = ch->i;
+
+	ch->out[i].nrcpts = ch->q[i].nrcpts;
+	on_done(&ch->out[i], r);
+	ch->reusable[i] = r->reusable;
+	ch->ntx[i] = r->ntx;
+	if (!r->reusable) {
+		ch->c = NULL; /* it frees itself */
+	} else {
+		CHECK(smtp_client_usable(ch->c));
+		smtp_client_on_close(ch->c, chain_closed, ch);
+	}
+	if (++ch->i < ch->n)
+		uv_timer_start(&ch->t, chain_step, 50, 0);
+	else if (!ch->wait_idle)
+		smtp_client_release(&ch->c);
+	if (ch->i == ch->n)
+		uv_close((uv_handle_t *)&ch->t, NULL);
+}
+
+static void
+chain_step(uv_timer_t *t)
+{
+	struct chain *ch = t->data;
+
+	if (ch->c != NULL && smtp_client_next(ch->c, &ch->q[ch->i], chain_done, ch) == 0)
+		return;
+	smtp_client_release(&ch->c); /* dead or none: a new connection */
+	ch->nnew++;
+	ch->c = smtp_client_start(&ch->loop, &ch->q[ch->i], chain_done, ch);
+}
+
+static void
+run_chain(struct chain *ch, const struct smtp_client_req *q, size_t n)
+{
+	ch->q = q;
+	ch->n = n;
+	uv_loop_init(&ch->loop);
+	uv_timer_init(&ch->loop, &ch->t);
+	ch->t.data = ch;
+	ch->c = smtp_client_start(&ch->loop, &q[0], chain_done, ch);
+	uv_run(&ch->loop, UV_RUN_DEFAULT);
+	CHECK_INT(ch->i, n);
+	CHECK_INT(uv_loop_close(&ch->loop), 0); /* every client freed */
+}
+
+static size_t
+count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* Three messages, one connection: one EHLO, MAIL three times, no RSET; the
+   idle limit then ends the session politely. */
+static void
+test_reuse(void)
+{
+	static const char *r2[] = {"c@test.example"};
+	struct fake_opts o = {.ext = "PIPELINING\nSTARTTLS"};
+	struct smtp_client_req q[3];
+	struct chain ch = {.wait_idle = true};
+	struct fake f;
+	uint64_t t0;
+
+	fake_start(&f, &o);
+	for (size_t i = 0; i < 3; i++) {
+		req_init(&q[i], f.port, path("msg"));
+		q[i].tls = tls_ca;
+		q[i].reuse = true;
+	}
+	q[1].sender = "other@client.example";
+	q[1].nrcpts = 1;
+	q[1].rcpts = r2;
+	t0 = uv_hrtime();
+	run_chain(&ch, q, 3);
+	fake_stop(&f);
+	CHECK_INT(f.nconn, 1);
+	CHECK_INT(ch.nnew, 0);
+	CHECK_INT(ch.nclosed, 1); /* the idle limit */
+	CHECK((uv_hrtime() - t0) / 1000000 >= SMTP_CLIENT_IDLE_MS);
+	for (size_t i = 0; i < 3; i++) {
+		CHECK_INT(ch.out[i].r.status, SC_DONE);
+		CHECK_INT(ch.out[i].rcpt[0].code, 250);
+		CHECK(ch.out[i].r.tls);
+		CHECK(ch.reusable[i]);
+		CHECK_INT(ch.ntx[i], i + 1);
+	}
+	CHECK_INT(count(f.cmds, "EHLO"), 2); /* before and after STARTTLS */
+	CHECK_INT(count(f.cmds, "STARTTLS"), 1);
+	CHECK_INT(count(f.cmds, "MAIL FROM"), 3);
+	CHECK(strstr(f.cmds, "MAIL FROM:<other@client.example>\nRCPT TO:<c@test.example>\n") !=
+	      NULL);
+	CHECK_INT(count(f.cmds, "RSET"), 0);
+	CHECK_INT(count(f.cmds, "QUIT"), 1);
+	f.body[f.bodylen] = '\0'; /* fake_body holds all three, then older bytes */
+	CHECK_INT(count(f.body, "hello"), 3);
+}
+
+/* The server says 421 and closes while idle: closed() runs, the session is
+   unusable, and the next message goes over a new connection. */
+static void
+test_reuse_server_closed(void)
+{
+	struct fake_opts o = {.ext = "PIPELINING", .close_after_dot = true, .accepts = 2};
+	struct smtp_client_req q[2];
+	struct chain ch = {0};
+	struct fake f;
+
+	fake_start(&f, &o);
+	for (size_t i = 0; i < 2; i++) {
+		req_init(&q[i], f.port, path("msg"));
+		q[i].tls_level = TLS_LVL_NONE;
+		q[i].reuse = true;
+	}
+	run_chain(&ch, q, 2);
+	fake_stop(&f);
+	CHECK_INT(f.nconn, 2);
+	CHECK_INT(ch.nclosed, 1);
+	CHECK_INT(ch.nnew, 1);
+	CHECK_INT(ch.out[0].rcpt[0].code, 250);
+	CHECK_INT(ch.out[1].rcpt[0].code, 250);
+	CHECK_INT(ch.ntx[1], 1); /* counted on the new connection */
+	CHECK_INT(count(f.cmds, "MAIL FROM"), 2);
+}
+
+/* Every RCPT refused: the aborted transaction is reset before the next MAIL,
+   and only then. */
+static void
+test_reuse_rset(void)
+{
+	static const char *bad[] = {"bad1@test.example", "bad2@test.example"};
+	struct fake_opts o = {0};
+	struct smtp_client_req q[3];
+	struct chain ch = {0};
+	struct fake f;
+
+	fake_start(&f, &o);
+	for (size_t i = 0; i < 3; i++) {
+		req_init(&q[i], f.port, path("msg"));
+		q[i].tls_level = TLS_LVL_NONE;
+		q[i].reuse = true;
+	}
+	q[0].rcpts = bad;
+	run_chain(&ch, q, 3);
+	fake_stop(&f);
+	CHECK_INT(f.nconn, 1);
+	CHECK_INT(ch.out[0].rcpt[0].code, 550);
+	CHECK(ch.reusable[0]);
+	CHECK_INT(ch.out[1].rcpt[0].code, 250);
+	CHECK_INT(ch.out[2].rcpt[1].code, 250);
+	CHECK_INT(count(f.cmds, "RSET"), 1);
+	CHECK(strstr(f.cmds, "RCPT TO:<bad2@test.example>\nRSET\nMAIL FROM") != NULL);
+	CHECK(strstr(f.cmds, "DATA\nMAIL FROM") != NULL); /* no RSET after a whole one */
+	CHECK_INT(count(f.cmds, "QUIT"), 1);
+}
+
+/* Without req.reuse nothing changes: QUIT after the one transaction. */
+static void
+test_reuse_off(void)
+{
+	struct fake_opts o = {0};
+	struct smtp_client_req q = {.tls_level = TLS_LVL_NONE};
+	struct outcome out;
+	struct fake f;
+
+	deliver(&o, &q, &out, &f);
+	CHECK(!out.r.reusable);
+	CHECK_INT(out.r.ntx, 1);
+	CHECK_INT(count(f.cmds, "QUIT"), 1);
+}
+
 /* ---- setup ------------------------------------------------------------- */
 
 static void
@@ -1123,7 +1357,7 @@ test_setup(void)
 {
 	const char *err;
 
-	log_set_level(LOG_LVL_WARN);
+	log_set_level(getenv("T_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_WARN);
 	signal(SIGPIPE, SIG_IGN); /* as the daemon does: EPIPE, not death */
 	make_pki();
 	CHECK(tls_client_new(path("missing.pem"), &err) == NULL);
@@ -1164,6 +1398,10 @@ static const struct t_test tests[] = {
         T(test_reset_mid_data),
         T(test_smtputf8_missing),
         T(test_cancel),
+        T(test_reuse),
+        T(test_reuse_server_closed),
+        T(test_reuse_rset),
+        T(test_reuse_off),
         T(test_teardown),
         {0},
 };
