@@ -331,6 +331,8 @@ def default_dns_server():
 class Instance:
     """One hikyaku daemon with its own temp dir, config, cert and ports."""
 
+    addr = HOST  # where the listeners are (subclasses may use another 127.0.0.x)
+
     def __init__(self, services=("smtp", "submission", "submissions"), **settings):
         self.bin = hikyaku_path()
         self.tmp = tempfile.mkdtemp(prefix="hk-it-")
@@ -429,11 +431,11 @@ class Instance:
                 raise AssertionError("hikyaku serve exited %s during start-up\n%s"
                                      % (self.proc.returncode, self.logs()[-4000:]))
             if time.monotonic() > deadline:
-                raise AssertionError("hikyaku serve not listening on %r after %.0fs\n%s"
-                                     % (pending, wait, self.logs()[-4000:]))
+                raise AssertionError("hikyaku serve not listening on %s %r after %.0fs\n%s"
+                                     % (self.addr, pending, wait, self.logs()[-4000:]))
             for svc, port in list(pending.items()):
                 try:
-                    with socket.create_connection((HOST, port), timeout=2):
+                    with socket.create_connection((self.addr, port), timeout=2):
                         pass
                     del pending[svc]
                 except OSError:

@@ -188,26 +188,6 @@ class Node(hk.Instance):
             self.settings[svc + "_listen"] = "%s:%d" % (addr, port)
         self.write_config()
 
-    def wait_ready(self, wait=30.0):
-        deadline = time.monotonic() + wait
-        pending = dict(self.ports)
-        while pending:
-            if self.proc.poll() is not None:
-                raise AssertionError("hikyaku serve exited %s during start-up\n%s"
-                                     % (self.proc.returncode, self.logs()[-4000:]))
-            if time.monotonic() > deadline:
-                raise AssertionError("hikyaku serve not listening on %s %r after %.0fs\n%s"
-                                     % (self.addr, pending, wait, self.logs()[-4000:]))
-            for svc, port in list(pending.items()):
-                try:
-                    with socket.create_connection((self.addr, port), timeout=2):
-                        pass
-                    del pending[svc]
-                except OSError:
-                    pass
-            if pending:
-                time.sleep(0.05)
-
 
 def wait_for(cond, timeout, what):
     """Poll cond() until it returns something true (returned), bounded."""
