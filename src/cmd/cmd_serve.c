@@ -11,6 +11,7 @@
  * and SIGINT stop. A message is only acknowledged after maildir_tx_commit()
  * reports it durable, so stopping at any moment loses nothing acknowledged.
  */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,6 @@ struct app {
 	struct listener **listeners;
 	size_t nlisteners;
 	uv_signal_t sig_hup, sig_term, sig_int;
-	char dummy_hash[crypto_pwhash_STRBYTES]; /* for unknown users: same cost */
 };
 
 /* Per-session application state. */
@@ -116,11 +116,33 @@ app_auth_locked(void *ctx, struct smtp_sess *s)
 	return anvil_auth_locked(app->anvil, smtp_sess_peer_ip(s), app_now_ms(app));
 }
 
+/* A hash for unknown users, so that they cost the same check as known ones
+   (no user probing by timing). Made on first need, in the thread pool:
+   argon2id's 64 MiB at start-up would be the daemon's peak memory. */
+static char dummy_hash[crypto_pwhash_STRBYTES];
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+
+static void
+dummy_hash_init(void)
+{
+	unsigned char pw[32];
+
+	randombytes_buf(pw, sizeof(pw));
+	if (crypto_pwhash_str(dummy_hash, (const char *)pw, sizeof(pw), STORE_PWHASH_OPSLIMIT,
+		STORE_PWHASH_MEMLIMIT) != 0)
+		die("cannot compute the dummy password hash");
+	sodium_memzero(pw, sizeof(pw));
+}
+
 static void
 auth_job_work(uv_work_t *w)
 {
 	struct auth_job *job = w->data;
 
+	if (job->hash[0] == '\0') {
+		pthread_once(&dummy_once, dummy_hash_init);
+		memcpy(job->hash, dummy_hash, sizeof(job->hash));
+	}
 	job->ok = store_password_verify(job->hash, job->password) == 1;
 	sodium_memzero(job->password, sizeof(job->password));
 }
@@ -175,9 +197,9 @@ app_auth(void *ctx, struct smtp_sess *s, const char *user, const char *password)
 	uv_timer_init(app->loop, &job->delay);
 	job->delay.data = job;
 	snprintf(job->password, sizeof(job->password), "%s", password);
-	/* An unknown user costs the same hash as a known one (no user probing). */
+	/* Unknown user: an empty hash, which the worker replaces with the dummy. */
 	if (store_user_get_hash(app->store, user, job->hash) != 1)
-		memcpy(job->hash, app->dummy_hash, sizeof(job->hash));
+		job->hash[0] = '\0';
 	uv_queue_work(app->loop, &job->work, auth_job_work, auth_job_done);
 }
 
@@ -512,9 +534,6 @@ cmd_serve(struct conf *conf, int argc, char **argv)
 		die("%s: %s", conf->data_dir, error);
 	if (store_commit_start(app.store, app.loop) < 0)
 		die("cannot start the delivery committer");
-	if (crypto_pwhash_str(app.dummy_hash, "not a password", 14, STORE_PWHASH_OPSLIMIT,
-		STORE_PWHASH_MEMLIMIT) != 0)
-		die("cannot compute the dummy password hash");
 	app_queue_start(&app);
 	app.anvil = anvil_new();
 	app_signals(&app);
