@@ -11,8 +11,6 @@
  * and SIGINT stop. A message is only acknowledged after maildir_tx_commit()
  * reports it durable, so stopping at any moment loses nothing acknowledged.
  */
-#include <pthread.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +23,7 @@
 #include "cmd/cmd.h"
 #include "cmd/deliver.h"
 #include "cmd/priv.h"
+#include "cmd/serve.h"
 #include "conf/conf.h"
 #include "net/anvil.h"
 #include "net/conn.h"
@@ -35,20 +34,6 @@
 #include "store/store.h"
 #include "tls/tls.h"
 
-struct app {
-	uv_loop_t *loop;
-	const struct conf *conf;
-	struct store *store;
-	struct queue *queue;
-	struct deliver deliver;
-	struct tls_server *tls;
-	struct anvil *anvil;
-	struct smtp_server srv[3];
-	struct listener **listeners;
-	size_t nlisteners;
-	uv_signal_t sig_hup, sig_term, sig_int;
-};
-
 /* Per-session application state. */
 struct app_sess {
 	struct app *app;
@@ -57,22 +42,6 @@ struct app_sess {
 	bool counted; /* anvil_conn_open() was called */
 };
 
-/* An AUTH check on its way through the thread pool. */
-struct auth_job {
-	uv_work_t work;
-	uv_timer_t delay;
-	struct app *app;
-	struct smtp_sess *sess;
-	char hash[crypto_pwhash_STRBYTES];
-	char password[1025];
-	bool ok;
-};
-
-static uint64_t
-app_now_ms(const struct app *app)
-{
-	return uv_now(app->loop);
-}
 
 static int
 app_connect(void *ctx, struct smtp_sess *s, struct smtp_hook_reply *r)
@@ -113,94 +82,19 @@ app_auth_locked(void *ctx, struct smtp_sess *s)
 {
 	struct app *app = ctx;
 
-	return anvil_auth_locked(app->anvil, smtp_sess_peer_ip(s), app_now_ms(app));
-}
-
-/* A hash for unknown users, so that they cost the same check as known ones
-   (no user probing by timing). Made on first need, in the thread pool:
-   argon2id's 64 MiB at start-up would be the daemon's peak memory. */
-static char dummy_hash[crypto_pwhash_STRBYTES];
-static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
-
-static void
-dummy_hash_init(void)
-{
-	unsigned char pw[32];
-
-	randombytes_buf(pw, sizeof(pw));
-	if (crypto_pwhash_str(dummy_hash, (const char *)pw, sizeof(pw), STORE_PWHASH_OPSLIMIT,
-		STORE_PWHASH_MEMLIMIT) != 0)
-		die("cannot compute the dummy password hash");
-	sodium_memzero(pw, sizeof(pw));
+	return serve_auth_locked(app, smtp_sess_peer_ip(s));
 }
 
 static void
-auth_job_work(uv_work_t *w)
+app_auth_done(void *ctx, bool ok)
 {
-	struct auth_job *job = w->data;
-
-	if (job->hash[0] == '\0') {
-		pthread_once(&dummy_once, dummy_hash_init);
-		memcpy(job->hash, dummy_hash, sizeof(job->hash));
-	}
-	job->ok = store_password_verify(job->hash, job->password) == 1;
-	sodium_memzero(job->password, sizeof(job->password));
-}
-
-static void
-auth_job_free(uv_handle_t *h)
-{
-	struct auth_job *job = h->data;
-
-	sodium_memzero(job, sizeof(*job));
-	free(job);
-}
-
-static void
-auth_job_delayed(uv_timer_t *t)
-{
-	struct auth_job *job = t->data;
-
-	smtp_sess_auth_result(job->sess, false);
-	uv_close((uv_handle_t *)&job->delay, auth_job_free);
-}
-
-/* auth_job_done - back on the loop: count failures, delay the bad news. */
-static void
-auth_job_done(uv_work_t *w, int status)
-{
-	struct auth_job *job = w->data;
-	struct app *app = job->app;
-	const char *ip = smtp_sess_peer_ip(job->sess);
-
-	if (status == 0 && job->ok) {
-		anvil_auth_ok(app->anvil, ip);
-		smtp_sess_auth_result(job->sess, true);
-		uv_close((uv_handle_t *)&job->delay, auth_job_free);
-		return;
-	}
-	anvil_auth_fail(app->anvil, ip, app_now_ms(app), app->conf->smtpd_auth_failure_limit,
-	    app->conf->smtpd_auth_lockout_time);
-	/* Postfix smtpd_error_sleep_time: slow down password guessing. */
-	uv_timer_start(&job->delay, auth_job_delayed, app->conf->smtpd_error_sleep_time, 0);
+	smtp_sess_auth_result(ctx, ok);
 }
 
 static void
 app_auth(void *ctx, struct smtp_sess *s, const char *user, const char *password)
 {
-	struct app *app = ctx;
-	struct auth_job *job = xcalloc(1, sizeof(*job));
-
-	job->app = app;
-	job->sess = s;
-	job->work.data = job;
-	uv_timer_init(app->loop, &job->delay);
-	job->delay.data = job;
-	snprintf(job->password, sizeof(job->password), "%s", password);
-	/* Unknown user: an empty hash, which the worker replaces with the dummy. */
-	if (store_user_get_hash(app->store, user, job->hash) != 1)
-		job->hash[0] = '\0';
-	uv_queue_work(app->loop, &job->work, auth_job_work, auth_job_done);
+	serve_auth_check(ctx, smtp_sess_peer_ip(s), user, password, app_auth_done, s);
 }
 
 static int
@@ -404,23 +298,27 @@ app_server_init(struct app *app, enum smtp_service svc, const char *name)
 	};
 }
 
-/* app_listen - bind every address of one service; dies on failure. */
+void
+serve_listen(struct app *app, const char *service, const struct sockaddr_storage *sa,
+    bool implicit_tls, void (*accept)(void *ctx, struct listener *l, struct conn *c), void *ctx)
+{
+	const char *error;
+	struct listener *l = listener_open(app->loop, service, sa, implicit_tls, app->tls, accept,
+	    ctx, &error);
+
+	if (l == NULL)
+		die("cannot listen: %s", error);
+	app->listeners = xrealloc(app->listeners, (app->nlisteners + 1) * sizeof(*app->listeners));
+	app->listeners[app->nlisteners++] = l;
+}
+
+/* app_listen - bind every address of one SMTP service. */
 static void
 app_listen(struct app *app, const struct conf_listen *addrs, enum smtp_service svc)
 {
-	const char *error;
-
-	for (size_t i = 0; i < addrs->n; i++) {
-		struct listener *l = listener_open(app->loop, app->srv[svc].service_name,
-		    &addrs->addrs[i], svc == SMTP_SVC_SUBMISSIONS, app->tls, app_accept,
-		    &app->srv[svc], &error);
-
-		if (l == NULL)
-			die("cannot listen: %s", error);
-		app->listeners = xrealloc(app->listeners,
-		    (app->nlisteners + 1) * sizeof(*app->listeners));
-		app->listeners[app->nlisteners++] = l;
-	}
+	for (size_t i = 0; i < addrs->n; i++)
+		serve_listen(app, app->srv[svc].service_name, &addrs->addrs[i],
+		    svc == SMTP_SVC_SUBMISSIONS, app_accept, &app->srv[svc]);
 }
 
 static void

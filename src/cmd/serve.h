@@ -1,0 +1,63 @@
+/*
+ * serve.h -- the state of `hikyaku serve`, shared by the files that wire
+ * each protocol engine to the store and the queue (cmd_serve.c for SMTP,
+ * serve_*.c for the others), and the password check they all use.
+ *
+ * Everything here lives on the loop thread.
+ */
+#ifndef HIKYAKU_CMD_SERVE_H
+#define HIKYAKU_CMD_SERVE_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "cmd/deliver.h"
+#include "smtp/smtp_server.h"
+
+struct anvil;
+struct conf;
+struct listener;
+struct mailbox_store;
+struct queue;
+struct store;
+struct tls_server;
+
+struct app {
+	uv_loop_t *loop;
+	const struct conf *conf;
+	struct store *store;
+	struct mailbox_store *mailboxes; /* IMAP and POP3 views, delivery pokes */
+	struct queue *queue;
+	struct deliver deliver;
+	struct tls_server *tls;
+	struct anvil *anvil;
+	struct smtp_server srv[3];
+	struct listener **listeners;
+	size_t nlisteners;
+	uv_signal_t sig_hup, sig_term, sig_int;
+};
+
+/* Binds one listener for `service`; dies on failure (still root). */
+void serve_listen(struct app *app, const char *service, const struct sockaddr_storage *sa,
+                  bool implicit_tls, void (*accept)(void *ctx, struct listener *l,
+                                                    struct conn *c),
+                  void *ctx);
+
+/* Too many failed logins from ip lately (smtpd_auth_failure_limit)? */
+bool serve_auth_locked(struct app *app, const char *ip);
+
+/* ok: user and password match. */
+typedef void serve_auth_fn(void *ctx, bool ok);
+/*
+ * Checks a password in the thread pool (argon2id). An unknown user costs
+ * the same as a known one, so users cannot be probed by timing; failures
+ * count towards ip's lockout and are reported only after
+ * smtpd_error_sleep_time. `password` is copied and the copy wiped; the
+ * caller wipes its own. done runs exactly once, later, on the loop: the
+ * caller must keep ctx alive until then (engines pin the session).
+ */
+void serve_auth_check(struct app *app, const char *ip, const char *user, const char *password,
+                      serve_auth_fn *done, void *ctx);
+
+#endif
