@@ -306,6 +306,11 @@ client_results(struct attempt *a, const struct smtp_client_result *r)
 		snprintf(o->enhanced, sizeof(o->enhanced), "%s", c->enhanced);
 		snprintf(o->text, sizeof(o->text), "%s", c->text);
 		snprintf(o->relay, sizeof(o->relay), "%s", a->relay);
+		if (r->tls) {
+			snprintf(o->tls_version, sizeof(o->tls_version), "%s", r->tls_version);
+			snprintf(o->tls_cipher, sizeof(o->tls_cipher), "%s", r->tls_cipher);
+			snprintf(o->tls_peer, sizeof(o->tls_peer), "%s", r->peer_cert);
+		}
 	}
 	attempt_finish(a);
 }
@@ -393,6 +398,7 @@ attempt_tx_req(struct attempt *a, struct smtp_client_req *req)
 	req->smtputf8 = (a->d->flags & QUEUE_F_SMTPUTF8) != 0;
 	req->eightbit = (a->d->flags & QUEUE_F_8BITMIME) != 0;
 	req->timeout_ms = cf->smtp_reply_timeout;
+	req->tls_loglevel = cf->smtp_tls_loglevel;
 	req->reuse = true;
 }
 

@@ -211,6 +211,11 @@ struct queue_rcpt_result {
 	char text[QUEUE_MAX_REPLY];
 	char relay[256]; /* "mx.example[192.0.2.1]", or "" (none reached) */
 	enum { QR_SENT, QR_DEFER, QR_BOUNCE } status;
+	/* The connection's TLS facts for the status line, "" without TLS:
+	   "TLSv1.3", the cipher, and Postfix's peer word ("Verified"...). */
+	char tls_version[16];
+	char tls_cipher[64];
+	char tls_peer[16];
 };
 
 struct queue_delivery {

@@ -492,14 +492,21 @@ static void
 log_result(const struct qmsg *m, const struct queue_rcpt *r, const char *status,
            const struct queue_rcpt_result *res, int64_t t)
 {
-	char to[600], relay[300], reply[700];
+	char to[600], relay[300], reply[700], tls[128];
 
 	log_value(to, sizeof(to), r->addr, strlen(r->addr));
 	log_value(relay, sizeof(relay), res->relay[0] ? res->relay : "none",
 	          strlen(res->relay[0] ? res->relay : "none"));
 	log_value(reply, sizeof(reply), r->reply ? r->reply : "", r->reply ? strlen(r->reply) : 0);
-	log_info("queue_id=%s to=<%s> relay=%s status=%s dsn=%s attempts=%u delay=%lld reply=%s",
-	         m->env.id, to, relay, status,
+	/* The facts `hikyaku report tls` and admins grep for, as Postfix logs them. */
+	if (res->tls_version[0] != '\0')
+		snprintf(tls, sizeof(tls), "tls=%s cipher=%s peer=%s", res->tls_version,
+		         res->tls_cipher, res->tls_peer);
+	else
+		snprintf(tls, sizeof(tls), "tls=none");
+	log_info("queue_id=%s to=<%s> relay=%s status=%s %s dsn=%s attempts=%u delay=%lld "
+	         "reply=%s",
+	         m->env.id, to, relay, status, tls,
 	         res->enhanced[0] ? res->enhanced
 	                          : (res->status == QR_SENT    ? "2.0.0"
 	                             : res->status == QR_DEFER ? "4.0.0"

@@ -366,6 +366,11 @@ sc_queue(struct smtp_client *c, const char *fmt, ...)
 	va_end(ap);
 	/* Addresses are bounded by the queue (RFC 5321 4.5.3.1: 256 octets). */
 	BUG_ON(n < 0 || (size_t)n >= sizeof(line));
+	if (c->req.tls_loglevel >= 3) {
+		char v[1200];
+
+		sc_log(c, "event=out-command line=%s", log_value(v, sizeof(v), line, (size_t)n));
+	}
 	conn_printf(c->conn, "%s\r\n", line);
 }
 
@@ -459,6 +464,10 @@ sc_after_ehlo(struct smtp_client *c)
 {
 	bool tls_up = conn_is_tls(c->conn);
 
+	if (!tls_up && c->req.tls_loglevel >= 2)
+		sc_log(c, "event=tls-out-offer starttls=%s level=%s",
+		       (c->ext & SMTP_EXT_STARTTLS) ? "offered" : "not-offered",
+		       tls_level_name(c->req.tls_level));
 	if (!tls_up && c->req.tls_level != TLS_LVL_NONE && (c->ext & SMTP_EXT_STARTTLS) &&
 	    c->req.tls != NULL) {
 		c->st = ST_STARTTLS;
@@ -530,6 +539,8 @@ sc_reply_starttls(struct smtp_client *c, const struct smtp_reply *r)
 		sc_drop(c, "starttls-injection");
 		return;
 	}
+	if (c->req.tls_loglevel >= 2)
+		sc_log(c, "event=tls-out-handshake sni=%s", c->req.mx_host);
 	c->st = ST_HANDSHAKE;
 }
 
@@ -777,10 +788,15 @@ sc_log_reply(struct smtp_client *c, const struct smtp_reply *r)
 {
 	char v[600];
 
-	log_debug("sid=%016" PRIx64 " proto=smtp-out event=out-reply code=%u enhanced=%s "
-	          "lines=%zu text=%s",
-	          conn_id(c->conn), r->code, r->enhanced[0] != '\0' ? r->enhanced : "-", r->nlines,
-	          log_value(v, sizeof(v), r->text, strlen(r->text)));
+	if (c->req.tls_loglevel >= 3)
+		sc_log(c, "event=out-reply code=%u enhanced=%s lines=%zu text=%s", r->code,
+		       r->enhanced[0] != '\0' ? r->enhanced : "-", r->nlines,
+		       log_value(v, sizeof(v), r->text, strlen(r->text)));
+	else
+		log_debug("sid=%016" PRIx64 " proto=smtp-out event=out-reply code=%u "
+		          "enhanced=%s lines=%zu text=%s",
+		          conn_id(c->conn), r->code, r->enhanced[0] != '\0' ? r->enhanced : "-",
+		          r->nlines, log_value(v, sizeof(v), r->text, strlen(r->text)));
 }
 
 /* sc_unasked - bytes while no command is out (often a 421 before the
@@ -864,7 +880,8 @@ sc_tls_result(struct smtp_client *c)
 	sc_copy_str(c->res.tls_version, sizeof(c->res.tls_version), conn_tls_version(c->conn));
 	sc_copy_str(c->res.tls_cipher, sizeof(c->res.tls_cipher), conn_tls_cipher(c->conn));
 	c->res.peer_cert = tls_peer_name((enum tls_peer)conn_tls_peer(c->conn));
-	sc_log(c, "event=tls-out level=%s version=%s cipher=%s peer=%s detail=%s",
+	if (c->req.tls_loglevel >= 1)
+		sc_log(c, "event=tls-out level=%s version=%s cipher=%s peer=%s detail=%s",
 	       tls_level_name(c->req.tls_level), c->res.tls_version, c->res.tls_cipher,
 	       c->res.peer_cert,
 	       detail != NULL ? log_value(v, sizeof(v), detail, strlen(detail)) : "-");

@@ -116,6 +116,11 @@ struct smtp_client_req {
 	uint64_t session_timeout_ms; /* cap per transaction (the first one with
 	                                connect, EHLO, TLS); 0 = 20 x timeout_ms */
 	bool reuse;                  /* the caller keeps an idle session (result.reusable) */
+	/* Postfix's smtp_tls_loglevel: 0 no TLS lines, 1 one summary per
+	   handshake, 2 also the STARTTLS negotiation steps, 3 and 4 also every
+	   command and reply of the session. Status lines carry TLS facts at
+	   every level. */
+	unsigned tls_loglevel;
 };
 
 struct smtp_client_rcpt_result {

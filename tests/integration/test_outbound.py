@@ -453,6 +453,8 @@ class Outbound(unittest.TestCase):
         line = self.wait_status(snd, rcpt, "sent")
         self.assertIn("relay=mx.rcv.test[%s]:%d" % (RCV_ADDR, PORT), line)
         self.assertRegex(line, r"reply=\"?250 ")
+        self.assertRegex(line, r" status=sent tls=TLSv1\.[23] cipher=\S+ "
+                         r"peer=(Untrusted|Verified) ")
         tls = [l for ls in self.sid_lines(snd, "mx.rcv.test").values() for l in ls
                if "event=tls-out" in l]
         self.assertTrue(tls, snd.log_text()[-4000:])
@@ -463,6 +465,29 @@ class Outbound(unittest.TestCase):
         self.assertIn("using %s with" % version, rcvd)
         self.wait_queue_empty(snd)
 
+    def test_1b_tls_loglevel(self):
+        # 0: no TLS lines, yet the status line keeps the facts; 3: the
+        # negotiation steps and every command and reply are traced.
+        rcv = self.receiver(RCV_ADDR, ["rcv.test"], ["bob@rcv.test", "eve@rcv.test"])
+        for level, rcpt in ((0, "bob@rcv.test"), (3, "eve@rcv.test")):
+            snd = self.sender(smtp_tls_loglevel=str(level))
+            t = tag()
+            self.submit(snd, [rcpt], t)
+            self.assertIsNotNone(rcv.find_message(rcpt, t, timeout=30), snd.logs()[-6000:])
+            line = self.wait_status(snd, rcpt, "sent")
+            self.assertRegex(line, r" tls=TLSv1\.[23] cipher=\S+ peer=\w+ ")
+            log = snd.log_text()
+            if level == 0:
+                self.assertNotIn("event=tls-out", log)
+                self.assertNotIn("event=out-command", log)
+            else:
+                self.assertIn("event=tls-out-offer starttls=offered level=may", log)
+                self.assertIn("event=tls-out-handshake sni=mx.rcv.test", log)
+                self.assertRegex(log, r"event=tls-out level=may version=TLSv1")
+                self.assertRegex(log, r"event=out-command line=\"?STARTTLS")
+                self.assertRegex(log, r"event=out-reply code=250 ")
+            snd.stop()
+
     # ---- 2. a receiver without STARTTLS
 
     def test_2a_no_starttls_may_delivers_in_clear(self):
@@ -472,6 +497,7 @@ class Outbound(unittest.TestCase):
         self.submit(snd, [rcpt], t)
         line = self.wait_status(snd, rcpt, "sent")
         self.assertIn("relay=mx.plain.test[%s]:%d" % (PLAIN_ADDR, PORT), line)
+        self.assertIn(" status=sent tls=none ", line)
         self.assertTrue(any(t.encode() in m for m in f.msgs()), f.cmds())
         self.assertNotIn("STARTTLS", [c.upper() for c in f.cmds()])
         sessions = self.sid_lines(snd, "mx.plain.test")
