@@ -18,12 +18,14 @@
  * address given as argument, 65 bad address in a header or message too
  * large, 75 could not queue (try again), 77 not allowed to use the spool.
  * Security: runs as the invoking user; as root it drops to run_user after
- * reading who the invoker is. A user that is neither root nor the owner of
- * data_dir cannot write the spool (XXX: a setgid maildrop like Postfix's
- * postdrop is later work). -f is not checked against the invoker.
+ * reading who the invoker is and writes the spool, as does run_user. Any
+ * other user writes a maildrop file (queue/queue_drop.h) that the daemon
+ * picks up; the daemon, not this process, vouches for the uid in its
+ * Received line. -f is not checked against the invoker (as in Postfix).
  * Limits: message_size_limit; QUEUE_MAX_RCPTS recipients.
  */
 #include <getopt.h>
+#include <sodium.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,7 @@
 #include "msg/addr.h"
 #include "msg/dsn.h"
 #include "queue/queue.h"
+#include "queue/queue_drop.h"
 
 #define EX_OK_ 0
 #define EX_USAGE_ 64
@@ -336,9 +339,28 @@ put_from(struct buf *out, const struct sm *sm)
 	buf_printf(out, "\" <%s>\r\n", addr);
 }
 
-/* Trace and missing headers, then the message without Bcc. */
+/* Where write_message() puts the bytes: the queue, or a maildrop buffer. */
+typedef int put_fn(void *ctx, const void *p, size_t n);
+
 static int
-write_message(struct queue_tx *tx, const struct sm *sm, struct span m)
+put_queue(void *ctx, const void *p, size_t n)
+{
+	return queue_tx_write(ctx, p, n);
+}
+
+static int
+put_buf(void *ctx, const void *p, size_t n)
+{
+	return buf_append(ctx, p, n);
+}
+
+/* Trace and missing headers, then the message without Bcc. `id` names the
+   message in Received and Message-ID; a maildrop message (trusted == false)
+   gets its Received from the daemon's pickup, which knows the sender's uid
+   from the file's owner rather than from what this process claims. */
+static int
+write_message(put_fn *put, void *ctx, const char *id, bool trusted, const struct sm *sm,
+              struct span m)
 {
 	struct field *f = NULL;
 	bool blank;
@@ -349,30 +371,31 @@ write_message(struct queue_tx *tx, const struct sm *sm, struct span m)
 
 	dsn_format_date((int64_t)time(NULL), date, sizeof(date));
 	buf_init(&h, 1024, 64 * 1024);
-	buf_printf(&h, "Received: by %s (hikyaku sendmail, from userid %lu)\r\n\tid %s; %s\r\n",
-	           sm->conf->myhostname, (unsigned long)sm->uid, queue_tx_id(tx), date);
+	if (trusted)
+		buf_printf(&h, "Received: by %s (hikyaku sendmail, from userid %lu)\r\n\tid %s; %s\r\n",
+		           sm->conf->myhostname, (unsigned long)sm->uid, id, date);
 	if (!has_field(m, f, nf, "From"))
 		put_from(&h, sm);
 	if (!has_field(m, f, nf, "Date"))
 		buf_printf(&h, "Date: %s\r\n", date);
 	if (!has_field(m, f, nf, "Message-ID"))
-		buf_printf(&h, "Message-ID: <%s@%s>\r\n", queue_tx_id(tx), sm->conf->myhostname);
-	rc = queue_tx_write(tx, buf_peek(&h).p, buf_peek(&h).n);
+		buf_printf(&h, "Message-ID: <%s@%s>\r\n", id, sm->conf->myhostname);
+	rc = put(ctx, buf_peek(&h).p, buf_peek(&h).n);
 	buf_deinit(&h);
 	/* Everything but the Bcc fields, as it came. */
 	for (size_t i = 0; i < nf && rc == 0; i++) {
 		if (!field_is(m, &f[i], "Bcc"))
 			continue;
-		rc = queue_tx_write(tx, m.p + prev, f[i].off - prev);
+		rc = put(ctx, m.p + prev, f[i].off - prev);
 		prev = f[i].off + f[i].len;
 	}
 	if (rc == 0)
-		rc = queue_tx_write(tx, m.p + prev, body - prev);
+		rc = put(ctx, m.p + prev, body - prev);
 	/* No empty line after the header section: one goes in. */
 	if (rc == 0 && !blank)
-		rc = queue_tx_write(tx, "\r\n", 2);
+		rc = put(ctx, "\r\n", 2);
 	if (rc == 0)
-		rc = queue_tx_write(tx, m.p + body, m.n - body);
+		rc = put(ctx, m.p + body, m.n - body);
 	free(f);
 	return rc;
 }
@@ -487,7 +510,10 @@ parse_args(struct sm *sm, int argc, char **argv)
 
 /* ---- privileges ---- */
 
-/* Root drops to run_user; others must own data_dir. Returns 0 or an exit status. */
+/* Root drops to run_user; the owner of data_dir writes the spool itself.
+   Returns 0, SM_MAILDROP for everybody else, or an exit status. */
+#define SM_MAILDROP (-1)
+
 static int
 take_spool_rights(const struct conf *conf)
 {
@@ -504,12 +530,7 @@ take_spool_rights(const struct conf *conf)
 	}
 	if (stat(conf->data_dir, &st) == 0 && st.st_uid == geteuid())
 		return 0;
-	fprintf(stderr,
-	        "sendmail: permission denied: only root and run_user%s%s (the owner of "
-	        "%s) may queue mail\n",
-	        conf->run_user && conf->run_user[0] ? " " : "",
-	        conf->run_user ? conf->run_user : "", conf->data_dir);
-	return EX_NOPERM_;
+	return SM_MAILDROP;
 }
 
 static void
@@ -518,7 +539,11 @@ who_am_i(struct sm *sm)
 	struct passwd *pw = getpwuid(getuid());
 
 	sm->uid = getuid();
-	snprintf(sm->user, sizeof(sm->user), "%s", pw != NULL ? pw->pw_name : "nobody");
+	/* No passwd entry: a name that says so rather than somebody else's. */
+	if (pw != NULL)
+		snprintf(sm->user, sizeof(sm->user), "%s", pw->pw_name);
+	else
+		snprintf(sm->user, sizeof(sm->user), "uid%lu", (unsigned long)sm->uid);
 }
 
 /* ---- queueing ---- */
@@ -555,7 +580,7 @@ queue_message(struct sm *sm, struct span m)
 	queue_tx_set_options(tx, flags, sm->envid, sm->ret);
 	for (size_t i = 0; i < sm->nrcpts; i++)
 		queue_tx_add_rcpt(tx, sm->rcpts[i], NULL, sm->notify);
-	if (write_message(tx, sm, m) < 0) {
+	if (write_message(put_queue, tx, queue_tx_id(tx), true, sm, m) < 0) {
 		queue_tx_abort(&tx);
 		fprintf(stderr, "sendmail: cannot write the message to the queue\n");
 	} else {
@@ -565,6 +590,48 @@ queue_message(struct sm *sm, struct span m)
 	if (rc == EX_OK_ && queue_request(q, "pickup", NULL, 0, &error) < 0)
 		fprintf(stderr, "sendmail: warning: %s\n", error);
 	queue_close(&q);
+	return rc;
+}
+
+/* drop_message - an ordinary user's mail goes to the maildrop, which the
+   daemon's pickup moves into the queue. */
+static int
+drop_message(struct sm *sm, struct span m)
+{
+	struct queue_env env = {.sender = (char *)sm->sender, .envid = (char *)sm->envid,
+	                        .ret = sm->ret, .nrcpts = sm->nrcpts};
+	unsigned char rnd[12];
+	char id[32];
+	const char *error = NULL;
+	struct buf out;
+	int rc = EX_TEMPFAIL_;
+
+	/* Placeholders: the pickup gives the message its queue id and time. */
+	memset(env.id, '0', QUEUE_ID_LEN);
+	env.id[14] = env.id[21] = '.';
+	env.flags = sm->utf8 ? QUEUE_F_SMTPUTF8 : 0;
+	for (size_t i = 0; i < m.n; i++)
+		if (m.p[i] >= 0x80) {
+			env.flags |= QUEUE_F_8BITMIME;
+			break;
+		}
+	env.rcpts = xcalloc(sm->nrcpts, sizeof(*env.rcpts));
+	for (size_t i = 0; i < sm->nrcpts; i++) {
+		env.rcpts[i].addr = sm->rcpts[i];
+		env.rcpts[i].notify = sm->notify;
+	}
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(id, sizeof(id), rnd, sizeof(rnd));
+	buf_init(&out, 64 * 1024, sm->conf->message_size_limit + 256 * 1024);
+	if (write_message(put_buf, &out, id, false, sm, m) < 0)
+		fprintf(stderr, "sendmail: message too large\n");
+	else if (queue_drop_put(sm->conf->data_dir, &env, buf_peek(&out).p, buf_len(&out),
+	                        &error) < 0)
+		fprintf(stderr, "sendmail: cannot queue the message: %s\n", error);
+	else
+		rc = EX_OK_;
+	buf_deinit(&out);
+	free(env.rcpts);
 	return rc;
 }
 
@@ -609,8 +676,12 @@ sendmail_run(struct sm *sm, int argc, char **argv)
 	if ((rc = parse_args(sm, argc, argv)) != 0 ||
 	    (rc = check_sender(sm, sender, sizeof(sender))) != 0)
 		return rc;
-	if ((rc = take_spool_rights(sm->conf)) != 0)
+	bool drop;
+
+	if ((rc = take_spool_rights(sm->conf)) > 0)
 		return rc;
+	drop = rc == SM_MAILDROP;
+	rc = 0;
 	/* The queue's log lines go to the daemon's log; on stderr (which cron
 	   mails to the user) only what went wrong. */
 	if (sm->conf->log_file == NULL || sm->conf->log_file[0] == '\0' ||
@@ -636,7 +707,7 @@ sendmail_run(struct sm *sm, int argc, char **argv)
 		rc = EX_USAGE_;
 	}
 	if (rc == 0)
-		rc = queue_message(sm, buf_peek(&msg));
+		rc = drop ? drop_message(sm, buf_peek(&msg)) : queue_message(sm, buf_peek(&msg));
 	buf_deinit(&msg);
 	return rc;
 }

@@ -433,14 +433,17 @@ cmd_serve(struct conf *conf, int argc, char **argv)
 	if (store_commit_start(app.store, app.loop) < 0)
 		die("cannot start the delivery committer");
 	app_queue_start(&app);
+	serve_pickup_start(&app);
 	app.anvil = anvil_new();
 	app_signals(&app);
 	log_info("event=start version=%s listeners=%zu hostname=%s data_dir=%s", HIKYAKU_VERSION,
 	    app.nlisteners, conf->myhostname, conf->data_dir);
 	uv_run(app.loop, UV_RUN_DEFAULT);
 	deliver_stop(&app.deliver);
+	serve_pickup_stop(&app);
 	store_commit_stop(app.store);
 	queue_close(&app.queue);
+	serve_pickup_free(&app);
 	deliver_deinit(&app.deliver);
 	store_close(&app.store);
 	anvil_free(&app.anvil);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cmd/priv.h"
+#include "queue/queue_drop.h"
 
 static _Thread_local char priv_err[512];
 
@@ -94,12 +95,39 @@ priv_drop(const char *run_user, const char **error_r)
 	return 0;
 }
 
+/* prepare_maildrop - data_dir/maildrop, 1733: anyone may drop a file there
+   (`hikyaku sendmail`), nobody but run_user may list, read or remove them;
+   data_dir 0711 lets others reach it and nothing else (umask 077 keeps
+   everything inside private). */
+static int
+prepare_maildrop(int dfd, uid_t uid, gid_t gid, const char **error_r)
+{
+	struct stat st;
+	int fd;
+
+	if (fchmod(dfd, 0711) < 0)
+		return *error_r = priv_error("data_dir: chmod: %s", strerror(errno)), -1;
+	if (mkdirat(dfd, QUEUE_DROP_DIR, 0700) < 0 && errno != EEXIST)
+		return *error_r = priv_error("maildrop: mkdir: %s", strerror(errno)), -1;
+	fd = openat(dfd, QUEUE_DROP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 ||
+	    (is_root() && (st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0) ||
+	    ((st.st_mode & 07777) != 01733 && fchmod(fd, 01733) < 0)) {
+		*error_r = priv_error("maildrop: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 int
 priv_prepare_data_dir(const struct conf *conf, const char **error_r)
 {
 	struct stat st;
-	uid_t uid;
-	gid_t gid;
+	uid_t uid = 0;
+	gid_t gid = 0;
 	int fd;
 
 	/* As root, check run_user first: no root-owned data_dir left behind. */
@@ -110,14 +138,17 @@ priv_prepare_data_dir(const struct conf *conf, const char **error_r)
 		                      strerror(errno));
 		return -1;
 	}
-	if (!is_root())
-		return 0;
 	fd = open(conf->data_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0 ||
-	    ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0)) {
+	    (is_root() && (st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0)) {
 		*error_r = priv_error("data_dir %s: %s", conf->data_dir, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		return -1;
+	}
+	/* Not root: only the owner (run_user) may set up the maildrop. */
+	if ((is_root() || st.st_uid == geteuid()) && prepare_maildrop(fd, uid, gid, error_r) < 0) {
+		close(fd);
 		return -1;
 	}
 	close(fd);

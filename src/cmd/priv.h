@@ -15,7 +15,8 @@
    be uid 0. Not root: no-op. Returns 0, or -1 with *error_r (static). */
 int priv_drop(const char *run_user, const char **error_r);
 
-/* Creates data_dir (0750) if missing; as root, gives it to run_user.
+/* Creates data_dir if missing; as root, gives it to run_user. As root or
+   its owner, makes it 0711 with data_dir/maildrop 1733 (queue_drop.h).
    Returns 0, or -1 with *error_r (static). */
 int priv_prepare_data_dir(const struct conf *conf, const char **error_r);
 

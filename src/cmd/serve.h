@@ -20,6 +20,7 @@ struct conf;
 struct listener;
 struct mailbox_store;
 struct queue;
+struct serve_pickup;
 struct store;
 struct tls_server;
 
@@ -29,6 +30,7 @@ struct app {
 	struct store *store;
 	struct mailbox_store *mailboxes; /* IMAP and POP3 views, delivery pokes */
 	struct queue *queue;
+	struct serve_pickup *pickup; /* maildrop to queue (serve_pickup.c) */
 	struct deliver deliver;
 	struct tls_server *tls;
 	struct anvil *anvil;
@@ -43,6 +45,12 @@ void serve_listen(struct app *app, const char *service, const struct sockaddr_st
                   bool implicit_tls, void (*accept)(void *ctx, struct listener *l,
                                                     struct conn *c),
                   void *ctx);
+
+/* The maildrop pickup: started once the queue runs; stopped (no new work)
+   before queue_close(), freed after it (pending commits have reported). */
+void serve_pickup_start(struct app *app);
+void serve_pickup_stop(struct app *app);
+void serve_pickup_free(struct app *app);
 
 /* Too many failed logins from ip lately (smtpd_auth_failure_limit)? */
 bool serve_auth_locked(struct app *app, const char *ip);

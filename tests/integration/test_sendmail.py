@@ -157,6 +157,76 @@ class Sendmail(hk.InstanceTestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("not a queue id", p.stderr)
 
+    # ---- users who may not write the spool: the maildrop
+
+    def as_user(self, uid, argv, **kw):
+        """Run argv as an ordinary uid (not root, not run_user)."""
+        import subprocess
+        setpriv = hk.require_tool("setpriv")
+        return subprocess.run([setpriv, "--reuid=%d" % uid, "--regid=%d" % uid,
+                               "--clear-groups", "--"] + argv,
+                              capture_output=True, timeout=60, **kw)
+
+    def need_root(self):
+        if os.geteuid() != 0:
+            if hk.ALLOW_SKIP:
+                self.skipTest("needs root to run sendmail as another user")
+            raise AssertionError("the maildrop test needs root (to act as another user)")
+
+    def wait_new_ids(self, before, n=1, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ids = self.new_ids(before)
+            if len(ids) >= n:
+                return ids
+            time.sleep(0.1)
+        return self.new_ids(before)
+
+    def test_maildrop_ordinary_user(self):
+        self.need_root()
+        uid = 4242
+        drop = os.path.join(self.hk.data_dir, "maildrop")
+        self.assertEqual(os.stat(drop).st_mode & 0o7777, 0o1733)
+        before = self.queue()
+        p = self.as_user(uid, [self.hk.bin, "sendmail", "-c", self.hk.conf_file, "-oi",
+                               "-f", "cron@example.test", "ops@remote.test"],
+                         input=b"Subject: from cron\n\nnightly job done\n")
+        hk.check_sanitizer_text(p.stderr.decode(), "sendmail as uid %d" % uid)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        ids = self.wait_new_ids(before)
+        self.assertEqual(len(ids), 1, self.hk.logs()[-3000:])
+        sender, _, rcpts = self.queue()[ids[0]]
+        self.assertEqual(sender, "cron@example.test")
+        self.assertEqual([r for r, _ in rcpts], ["ops@remote.test"])
+        data = self.message_file(ids[0])
+        # The daemon vouches for the uid from the file's owner.
+        self.assertRegex(data, rb"^Received: by \S+ \(hikyaku pickup, from userid 4242\)")
+        self.assertEqual(data.count(b"Received:"), 1, data)
+        self.assertIn(b"\r\nSubject: from cron\r\n", data)
+        self.assertTrue(data.endswith(b"\r\n\r\nnightly job done\r\n"), data)
+        self.assertEqual([f for f in os.listdir(drop) if not f.endswith(".tmp")], [])
+        # The user can drop files but not list the directory.
+        self.assertNotEqual(self.as_user(uid, ["/bin/ls", drop]).returncode, 0)
+
+    def test_maildrop_rejects_forgeries(self):
+        self.need_root()
+        uid = 4243
+        drop = os.path.join(self.hk.data_dir, "maildrop")
+        before = self.queue()
+        bad = {"0" * 31 + "1": b"garbage\n",
+               "0" * 31 + "2": (b"hikyaku-queue 1\nid 00000000000000.000000.0000\narrival 0\n"
+                                b"sender <>\nflags\nrcpt not an address\nstatus pending\n"
+                                b"attempts 0\nnext 0\nend\n\nbody\r\n")}
+        for name, content in bad.items():
+            script = "import sys; open(sys.argv[1], 'wb').write(sys.stdin.buffer.read())"
+            p = self.as_user(uid, ["/usr/bin/python3", "-c", script, os.path.join(drop, name)],
+                             input=content)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        for name in bad:
+            self.assertTrue(self.hk.wait_log(r"event=pickup-reject file=%s " % name, 70),
+                            self.hk.logs()[-3000:])
+        self.assertEqual(self.new_ids(before), [])
+        self.assertEqual(sorted(os.listdir(drop)), [])
 
 if __name__ == "__main__":
     unittest.main()

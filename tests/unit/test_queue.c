@@ -7,6 +7,8 @@
  * recipients per delivery, the concurrency cap, the backoff sequence,
  * lifetime expiry turning into one bounce from <> (original removed), no
  * bounce for a bounce, and sent recipients never retried after a reopen.
+ * The maildrop: a drop file written, read back and parsed; forged or
+ * malformed drop files refused (links, FIFOs, bad addresses, no end).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include "base/xalloc.h"
 #include "harness.h"
 #include "queue/queue.h"
+#include "queue/queue_drop.h"
 
 static char tmpdir[64];
 
@@ -740,6 +743,101 @@ test_sched_requests(void)
 	sched_close(&q, &loop);
 }
 
+/* ---- maildrop ---- */
+
+static const char drop_ok[] = "hikyaku-queue 1\nid 00000000000000.000000.0000\narrival 0\n"
+                              "sender a@example.test\nflags\nrcpt b@remote.test\nnotify never\n"
+                              "status pending\nattempts 0\nnext 0\nend\n\nSubject: x\r\n\r\nbody\r\n";
+
+static void
+test_drop_roundtrip(void)
+{
+	char *dd = fresh_dir("drop"), dir[300], name[256] = "";
+	struct queue_rcpt r = {.addr = "b@remote.test", .notify = QUEUE_NOTIFY_FAILURE};
+	struct queue_env env = {.id = "00000000000000.000000.0000", .sender = "a@example.test",
+	                        .nrcpts = 1, .rcpts = &r};
+	const char *err = NULL;
+	struct dirent *e;
+	struct buf b;
+	struct queue_env got;
+	size_t off;
+	uid_t uid;
+	DIR *d;
+	int dfd;
+
+	snprintf(dir, sizeof(dir), "%s/%s", dd, QUEUE_DROP_DIR);
+	CHECK_INT(mkdir(dir, 01733), 0);
+	CHECK_INT(queue_drop_put(dd, &env, "Subject: x\r\n\r\nhi\r\n", 19, &err), 0);
+	d = opendir(dir);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			snprintf(name, sizeof(name), "%s", e->d_name);
+	closedir(d);
+	CHECK(queue_drop_name_valid(name));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	buf_init(&b, 1024, 1 << 20);
+	CHECK_INT(queue_drop_read(dfd, name, 1000, &b, &uid, &err), 1);
+	CHECK_INT(uid, getuid());
+	CHECK_INT(queue_drop_parse(buf_peek(&b).p, buf_len(&b), &got, &off, &err), 0);
+	CHECK_STR(got.sender, "a@example.test");
+	CHECK_INT(got.nrcpts, 1);
+	CHECK_STR(got.rcpts[0].addr, "b@remote.test");
+	CHECK_INT(got.rcpts[0].notify, QUEUE_NOTIFY_FAILURE);
+	CHECK_INT(buf_len(&b) - off, 19);
+	CHECK(memcmp(buf_peek(&b).p + off, "Subject: x\r\n\r\nhi\r\n", 19) == 0);
+	queue_env_deinit(&got);
+	/* Gone (taken by another pickup): 0. A link or a FIFO: refused. */
+	CHECK_INT(queue_drop_read(dfd, "0123456789abcdef0123456789abcdef", 1000, &b, &uid, &err), 0);
+	CHECK_INT(linkat(dfd, name, dfd, "0123456789abcdef0123456789abcdef", 0), 0);
+	CHECK_INT(queue_drop_read(dfd, name, 1000, &b, &uid, &err), -1);
+	CHECK_INT(mkfifoat(dfd, "fifofifofifofifofifofifofifofifo", 0644), 0);
+	CHECK_INT(queue_drop_read(dfd, "fifofifofifofifofifofifofifofifo", 1000, &b, &uid, &err), -1);
+	CHECK_INT(unlinkat(dfd, "0123456789abcdef0123456789abcdef", 0), 0);
+	buf_deinit(&b);
+	close(dfd);
+	CHECK(!queue_drop_name_valid("0123456789abcdef0123456789abcdef.tmp"));
+	CHECK(!queue_drop_name_valid("0123456789ABCDEF0123456789abcdef"));
+	CHECK(!queue_drop_name_valid("../etc/passwd"));
+}
+
+static void
+test_drop_malformed(void)
+{
+	static const struct {
+		const char *from, *to;
+	} bad[] = {
+		{"end\n\n", "end\n"},                  /* no end of envelope */
+		{"sender a@example.test", "sender a@@x"}, /* bad sender */
+		{"rcpt b@remote.test", "rcpt b@"},        /* bad recipient */
+		{"rcpt b@remote.test", "rcpt <>"},        /* empty recipient */
+		{"hikyaku-queue 1", "hikyaku-queue 9"},   /* not our format */
+		{"arrival 0\n", "arrival 0\nbogus 1\n"},  /* unknown key */
+	};
+	struct queue_env env;
+	const char *err = NULL;
+	size_t off;
+
+	CHECK_INT(queue_drop_parse(drop_ok, strlen(drop_ok), &env, &off, &err), 0);
+	queue_env_deinit(&env);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[1024];
+		const char *at = strstr(drop_ok, bad[i].from);
+
+		snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - drop_ok), drop_ok, bad[i].to,
+		         at + strlen(bad[i].from));
+		err = NULL;
+		CHECK_INT(queue_drop_parse(text, strlen(text), &env, &off, &err), -1);
+		CHECK(err != NULL);
+		CHECK(env.rcpts == NULL && env.sender == NULL);
+	}
+	/* Every truncation of a valid file either parses or fails cleanly. */
+	for (size_t n = 0; n < strlen(drop_ok); n++)
+		if (queue_drop_parse(drop_ok, n, &env, &off, &err) == 0) {
+			CHECK(off <= n);
+			queue_env_deinit(&env);
+		}
+}
+
 static void
 setup(void)
 {
@@ -773,6 +871,8 @@ static const struct t_test tests[] = {
         T(test_sched_backoff_and_expiry),
         T(test_sched_sent_never_retried),
         T(test_sched_requests),
+        T(test_drop_roundtrip),
+        T(test_drop_malformed),
         T(test_cleanup),
         {0},
 };
