@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,7 +60,23 @@ pickup_forget_names(struct serve_pickup *p)
 	p->n = p->next = 0;
 }
 
-/* pickup_scan - the complete drop files present now, in name order. */
+/* pickup_stale - a writer that died before its rename leaves NAME.tmp:
+   removed after a day (a younger one may still be being written). */
+static void
+pickup_stale(struct serve_pickup *p, const char *name)
+{
+	size_t n = strlen(name);
+	struct stat st;
+
+	if (n < 5 || strcmp(name + n - 4, ".tmp") != 0 ||
+	    fstatat(p->dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    st.st_mtime > time(NULL) - 24 * 3600)
+		return;
+	log_info("event=pickup-stale file=%s", name);
+	unlinkat(p->dfd, name, 0);
+}
+
+/* pickup_scan - the complete drop files present now, in directory order. */
 static void
 pickup_scan(struct serve_pickup *p)
 {
@@ -76,8 +93,10 @@ pickup_scan(struct serve_pickup *p)
 	}
 	rewinddir(d); /* the dup shares its offset with the last scan's */
 	while ((e = readdir(d)) != NULL && p->n < PICKUP_BATCH) {
-		if (!queue_drop_name_valid(e->d_name))
+		if (!queue_drop_name_valid(e->d_name)) {
+			pickup_stale(p, e->d_name);
 			continue;
+		}
 		p->names = xrealloc(p->names, (p->n + 1) * sizeof(*p->names));
 		p->names[p->n++] = xstrdup(e->d_name);
 	}
