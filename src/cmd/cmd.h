@@ -34,6 +34,9 @@ int cmd_queue(struct conf *conf, int argc, char **argv);
    statuses above. */
 int cmd_sendmail(struct conf *conf, int argc, char **argv);
 
+/* `hikyaku check DOMAIN...` (cmd_check.c): exit 0 good, 1 warnings, 2 failures. */
+int cmd_check(struct conf *conf, int argc, char **argv);
+
 /* Prints the usage text (to stdout for `help`, stderr for errors). */
 void cmd_usage(FILE *fp);
 /* Prints "usage: hikyaku LINE" to stderr and returns CMD_EX_USAGE. */

@@ -35,6 +35,9 @@ cmd_usage(FILE *fp)
 	      "  queue list                    list the outbound queue\n"
 	      "  queue show|retry|delete ID    show, retry now, or delete (no bounce) a message\n"
 	      "  queue flush                   ask the daemon to retry everything now\n"
+	      "  check [--json] [--port N] [--ca FILE] [--timeout S] DOMAIN...\n"
+	      "                                can mail to DOMAIN travel in clear? (MX, STARTTLS,\n"
+	      "                                certificates, TLS versions, SPF/DMARC/MTA-STS/TLS-RPT)\n"
 	      "  sendmail [-t] [-i] [-f FROM] [RCPT...]\n"
 	      "                                queue a message from stdin (sendmail(1); also\n"
 	      "                                what hikyaku does when run as \"sendmail\")\n"
@@ -110,6 +113,7 @@ static const struct command {
         {"user", cmd_user},
         {"queue", cmd_queue},
         {"sendmail", cmd_sendmail},
+        {"check", cmd_check},
 };
 
 /* Loads the configuration and runs a command that needs it. */

@@ -773,6 +773,12 @@ conn_tls_peer(const struct conn *c)
 	return c->tls_up && c->client ? (int)c->peer : -1;
 }
 
+const struct ssl_st *
+conn_tls_ssl(const struct conn *c)
+{
+	return c->tls_up ? c->ssl : NULL;
+}
+
 const char *
 conn_tls_verify_error(const struct conn *c)
 {

@@ -29,6 +29,7 @@
 struct buf;
 struct conn;
 struct sockaddr;
+struct ssl_st;
 struct tls_client;
 struct tls_client_policy;
 struct tls_server;
@@ -134,6 +135,10 @@ const char *conn_tls_peer_cert(const struct conn *c);
    Verified (static string), or NULL. */
 int conn_tls_peer(const struct conn *c);
 const char *conn_tls_verify_error(const struct conn *c);
+
+/* The session itself, for inspection only (hikyaku check): NULL before
+   the handshake. */
+const struct ssl_st *conn_tls_ssl(const struct conn *c);
 
 /* Numeric addresses ("192.0.2.1", "2001:db8::1") and ports. */
 const char *conn_peer_ip(const struct conn *c);

@@ -328,6 +328,8 @@ tls_peer_name(enum tls_peer p)
 	return "Anonymous";
 }
 
+static bool tls_name_ok(X509 *cert, const char *name);
+
 /* tls_client_trust - load the trust anchors: the CAfile, else the system's. */
 static int
 tls_client_trust(SSL_CTX *ctx, const char *cafile)
@@ -362,6 +364,68 @@ tls_client_new(const char *cafile, const char **error_r)
 	t = xcalloc(1, sizeof(*t));
 	t->ctx = ctx;
 	return t;
+}
+
+struct tls_client *
+tls_client_new_probe(const char *cafile, int max_version, const char **error_r)
+{
+	const char *what = cafile != NULL && cafile[0] != '\0' ? cafile : "system CA store";
+	struct tls_client *t;
+	SSL_CTX *ctx;
+
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		*error_r = tls_fail(what, NULL);
+		return NULL;
+	}
+	/* Level 0: the point is to learn what the server still accepts. */
+	SSL_CTX_set_security_level(ctx, 0);
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION) != 1 ||
+	    (max_version != 0 && SSL_CTX_set_max_proto_version(ctx, max_version) != 1) ||
+	    SSL_CTX_set_cipher_list(ctx, "ALL:@SECLEVEL=0") != 1 ||
+	    tls_client_trust(ctx, cafile) < 0) {
+		*error_r = tls_fail(what, NULL);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	t = xcalloc(1, sizeof(*t));
+	t->ctx = ctx;
+	return t;
+}
+
+int
+tls_ssl_cert_facts(const SSL *ssl, struct tls_cert_facts *f)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	const ASN1_TIME *na;
+	int days = 0, secs = 0, nid;
+
+	memset(f, 0, sizeof(*f));
+	if ((nid = SSL_get_negotiated_group((SSL *)ssl)) > 0) {
+		const char *g = SSL_group_to_name((SSL *)ssl, nid);
+
+		snprintf(f->group, sizeof(f->group), "%s", g != NULL ? g : "unknown");
+	}
+	if (cert == NULL)
+		return -1;
+	X509_NAME_oneline(X509_get_subject_name(cert), f->subject, sizeof(f->subject));
+	X509_NAME_oneline(X509_get_issuer_name(cert), f->issuer, sizeof(f->issuer));
+	if ((na = X509_get0_notAfter(cert)) != NULL && ASN1_TIME_diff(&days, &secs, NULL, na) == 1)
+		f->days_left = days;
+	f->chain_ok = SSL_get_verify_result(ssl) == X509_V_OK;
+	snprintf(f->chain_error, sizeof(f->chain_error), "%s",
+	         f->chain_ok ? "" : X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+	return 0;
+}
+
+bool
+tls_ssl_name_ok(const SSL *ssl, const char *name)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+
+	return cert != NULL && tls_name_ok(cert, name);
 }
 
 void

@@ -143,6 +143,31 @@ struct tls_client_policy {
  */
 struct tls_client *tls_client_new(const char *cafile, const char **error_r);
 
+/*
+ * For `hikyaku check` only, never for delivery: a client that offers every
+ * protocol from TLS 1.0 up to max_version (TLS1_1_VERSION...; 0: the
+ * newest) and every cipher, to learn the oldest version a server still
+ * accepts. Trust anchors as tls_client_new().
+ */
+struct tls_client *tls_client_new_probe(const char *cafile, int max_version,
+                                        const char **error_r);
+
+/* What `hikyaku check` reports about a server's certificate. */
+struct tls_cert_facts {
+	char group[32];	      /* key exchange group ("X25519"), "" if unknown */
+	char subject[256];    /* one-line subject and issuer (untrusted text) */
+	char issuer[256];
+	int days_left;	      /* until notAfter; negative when expired */
+	bool chain_ok;	      /* verified against the trust anchors */
+	char chain_error[96]; /* why not, or "" */
+};
+
+/* Fills f after a client handshake. Returns 0, or -1 when the server sent
+   no certificate (only the group is set). */
+int tls_ssl_cert_facts(const SSL *ssl, struct tls_cert_facts *f);
+/* Does the server certificate match name (RFC 6125, as verify does)? */
+bool tls_ssl_name_ok(const SSL *ssl, const char *name);
+
 /* Frees the client and sets *t to NULL; accepts NULL. SSL objects made from
    it hold their own context reference. */
 void tls_client_free(struct tls_client **t);

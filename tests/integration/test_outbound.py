@@ -133,7 +133,7 @@ class Pki:
                 "-keyout", key, "-out", cert, cwd=self.dir)
         return cert, key
 
-    def make_server(self, name, host, ca, ca_key):
+    def make_server(self, name, host, ca, ca_key, days=2):
         cert, key, csr = (self.path(name + ".pem"), self.path(name + ".key"),
                           self.path(name + ".csr"))
         openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -143,7 +143,7 @@ class Pki:
             f.write("subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\n"
                     "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n" % host)
         openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-                "-days", "2", "-extfile", ext, "-out", cert, cwd=self.dir)
+                "-days", str(days), "-extfile", ext, "-out", cert, cwd=self.dir)
         for p in (cert, key):
             os.chmod(p, 0o644)
         return cert, key

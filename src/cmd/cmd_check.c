@@ -1,0 +1,580 @@
+/*
+ * cmd_check.c -- `hikyaku check [options] DOMAIN...`: can mail to these
+ * domains travel encrypted, and can a sender authenticate their servers?
+ *
+ * For each domain: the MX hosts (A/AAAA fallback, null MX), then, all in
+ * parallel, a probe of every MX address (probe/probe.h) plus two more
+ * handshakes capped at TLS 1.1 and TLS 1.0 to learn the oldest version the
+ * server still accepts; and the published policy records looked up in DNS
+ * (MTA-STS and TLS-RPT TXT, SPF, DMARC: presence and basic form only for
+ * now, see the issue notes). Output: a table per domain with OK / WARN /
+ * FAIL lines and one verdict sentence, or --json. Exit status: 0 all good,
+ * 1 warnings, 2 failures (or a usage error).
+ * Limits: CHECK_MAX_DOMAINS domains, CHECK_MAX_ADDRS probed addresses per
+ * domain; every probe step is bounded by --timeout (default 10 s), DNS by
+ * the resolver's cap (--timeout too).
+ * Security: everything printed that came from the network goes through
+ * log_value() (text) or json_put_str() (JSON escaping).
+ */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "cmd/cmd.h"
+#include "dns/dns.h"
+#include "dns/dns_mx.h"
+#include "probe/probe.h"
+
+#define CHECK_MAX_DOMAINS 64
+#define CHECK_MAX_ADDRS 20
+#define CHECK_NRECORDS 4
+
+enum check_level { CHK_OK, CHK_INFO, CHK_WARN, CHK_FAIL };
+static const char *const level_names[] = {"OK", "INFO", "WARN", "FAIL"};
+
+/* One probed address: the main probe and the two legacy handshakes. */
+struct check_addr {
+	struct check_domain *d;
+	char host[DNS_NAME_TEXT_MAX];
+	uint16_t pref;
+	char ip[INET6_ADDRSTRLEN];
+	struct sockaddr_storage sa;
+	struct probe_result main, tls11, tls10;
+	int pending;
+};
+
+/* One TXT record family looked up for the domain. */
+struct check_txt {
+	struct check_domain *d;
+	const char *what;   /* "spf", "dmarc", "mta-sts", "tls-rpt" */
+	const char *prefix; /* "v=spf1" ... */
+	char name[DNS_NAME_TEXT_MAX + 16];
+	enum dns_rc rc;
+	size_t count;	   /* records with the prefix */
+	char first[512];   /* the first one, for the report */
+	bool done;
+};
+
+struct check_domain {
+	struct check *chk;
+	char name[DNS_NAME_TEXT_MAX];
+	struct dns_mx_req *mx_req;
+	int mx_rc; /* dns_mx_result rc, -1 before */
+	char mx_reason[256];
+	bool implicit;
+	size_t naddrs;
+	struct check_addr addrs[CHECK_MAX_ADDRS];
+	struct check_txt txt[CHECK_NRECORDS];
+	int pending;
+	enum check_level worst;
+	char verdict[768];
+};
+
+struct check {
+	uv_loop_t *loop;
+	struct dns *dns;
+	struct tls_client *tls, *tls11, *tls10;
+	struct probe_opts po;
+	int port;
+	bool json;
+	size_t ndomains;
+	struct check_domain *domains;
+	int pending;
+};
+
+static void
+check_settle(struct check_domain *d)
+{
+	if (--d->pending == 0)
+		d->chk->pending--;
+}
+
+/* ---- probes ---- */
+
+static void
+on_probe(void *ctx, const struct probe_result *r, struct probe_result *slot)
+{
+	struct check_addr *a = ctx;
+
+	*slot = *r;
+	if (--a->pending == 0)
+		check_settle(a->d);
+}
+
+static void
+on_legacy10(void *ctx, const struct probe_result *r)
+{
+	on_probe(ctx, r, &((struct check_addr *)ctx)->tls10);
+}
+
+static void
+on_legacy11(void *ctx, const struct probe_result *r)
+{
+	on_probe(ctx, r, &((struct check_addr *)ctx)->tls11);
+}
+
+static void
+on_main(void *ctx, const struct probe_result *r)
+{
+	struct check_addr *a = ctx;
+	struct check *chk = a->d->chk;
+	struct probe_opts o = chk->po;
+
+	/* Only a server that speaks TLS at all can be asked about old versions. */
+	if (r->tls) {
+		o.handshake_only = true;
+		o.tls = chk->tls11;
+		a->pending++;
+		probe_start(chk->loop, (struct sockaddr *)&a->sa, a->host, &o, on_legacy11, a);
+		o.tls = chk->tls10;
+		a->pending++;
+		probe_start(chk->loop, (struct sockaddr *)&a->sa, a->host, &o, on_legacy10, a);
+	}
+	on_probe(ctx, r, &a->main);
+}
+
+static void
+check_add_addr(struct check_domain *d, const struct dns_mx_host *h, const struct sockaddr_storage *ss)
+{
+	struct check_addr *a;
+
+	if (d->naddrs == CHECK_MAX_ADDRS)
+		return;
+	a = &d->addrs[d->naddrs++];
+	a->d = d;
+	snprintf(a->host, sizeof(a->host), "%s", h->name);
+	a->pref = h->pref;
+	a->sa = *ss;
+	if (ss->ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->sa;
+
+		s6->sin6_port = htons((uint16_t)d->chk->port);
+		inet_ntop(AF_INET6, &s6->sin6_addr, a->ip, sizeof(a->ip));
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&a->sa;
+
+		s4->sin_port = htons((uint16_t)d->chk->port);
+		inet_ntop(AF_INET, &s4->sin_addr, a->ip, sizeof(a->ip));
+	}
+	a->pending = 1;
+	d->pending++;
+	probe_start(d->chk->loop, (struct sockaddr *)&a->sa, a->host, &d->chk->po, on_main, a);
+}
+
+static void
+on_mx(void *ctx, struct dns_mx_result *r)
+{
+	struct check_domain *d = ctx;
+
+	d->mx_req = NULL;
+	d->mx_rc = (int)r->rc;
+	d->implicit = r->implicit;
+	snprintf(d->mx_reason, sizeof(d->mx_reason), "%s", r->reason != NULL ? r->reason : "");
+	if (r->rc == DNS_MX_OK)
+		for (size_t i = 0; i < r->nhosts; i++)
+			for (size_t j = 0; j < r->hosts[i].naddrs; j++)
+				check_add_addr(d, &r->hosts[i], &r->hosts[i].addrs[j]);
+	free(r);
+	check_settle(d);
+}
+
+/* ---- published records ---- */
+
+static void
+on_txt(void *ctx, const struct dns_answer *ans)
+{
+	struct check_txt *t = ctx;
+	size_t plen = strlen(t->prefix);
+
+	t->rc = ans->rc;
+	t->done = true;
+	for (size_t i = 0; ans->rc == DNS_OK && i < ans->n; i++) {
+		const char *txt = ans->rr[i].u.txt.text;
+
+		/* RFC 7208 4.5 and its siblings: the version tag, then a space or
+		   the end (case-insensitive for SPF, exact for the others). */
+		if (strncasecmp(txt, t->prefix, plen) != 0 || (txt[plen] != '\0' &&
+		    txt[plen] != ' ' && txt[plen] != ';'))
+			continue;
+		if (t->count++ == 0)
+			log_value(t->first, sizeof(t->first), txt, strlen(txt));
+	}
+	check_settle(t->d);
+}
+
+static void
+check_txt_start(struct check_domain *d, size_t i, const char *what, const char *label,
+                const char *prefix)
+{
+	struct check_txt *t = &d->txt[i];
+
+	t->d = d;
+	t->what = what;
+	t->prefix = prefix;
+	snprintf(t->name, sizeof(t->name), "%s%s", label, d->name);
+	d->pending++;
+	if (dns_query(d->chk->dns, t->name, DNS_T_TXT, on_txt, t) == NULL) {
+		t->rc = DNS_NXDOMAIN;
+		t->done = true;
+		d->pending--;
+	}
+}
+
+/* ---- verdicts and output ---- */
+
+static void json_put_str(FILE *fp, const char *s);
+
+/* json_addrs - the facts per MX address, for scripts. */
+static void
+json_addrs(FILE *fp, const struct check_domain *d)
+{
+	fprintf(fp, "\n    ], \"mx\": [");
+	for (size_t i = 0; i < d->naddrs; i++) {
+		const struct check_addr *a = &d->addrs[i];
+		const struct probe_result *m = &a->main;
+
+		fprintf(fp, "%s\n      {\"host\": ", i == 0 ? "" : ",");
+		json_put_str(fp, a->host);
+		fprintf(fp, ", \"preference\": %u, \"address\": ", a->pref);
+		json_put_str(fp, a->ip);
+		fprintf(fp, ", \"port\": %d, \"banner_code\": %u, \"starttls\": %s, \"tls\": %s",
+		        d->chk->port, m->banner_code, m->starttls ? "true" : "false",
+		        m->tls ? "true" : "false");
+		fprintf(fp, ", \"version\": ");
+		json_put_str(fp, m->version);
+		fprintf(fp, ", \"cipher\": ");
+		json_put_str(fp, m->cipher);
+		fprintf(fp, ", \"group\": ");
+		json_put_str(fp, m->cert.group);
+		fprintf(fp, ", \"chain_verified\": %s, \"name_matches\": %s, \"days_left\": %d",
+		        m->cert.chain_ok ? "true" : "false", m->name_ok ? "true" : "false",
+		        m->cert.days_left);
+		fprintf(fp, ", \"accepts_tls1_0\": %s, \"accepts_tls1_1\": %s, \"timeout\": %s",
+		        a->tls10.tls ? "true" : "false", a->tls11.tls ? "true" : "false",
+		        m->timeout ? "true" : "false");
+		fprintf(fp, ", \"error\": ");
+		json_put_str(fp, m->error);
+		fputc('}', fp);
+	}
+}
+
+static void
+json_put_str(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(fp, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(fp, "\\u%04x", c);
+		else
+			fputc(c, fp);
+	}
+	fputc('"', fp);
+}
+
+/* One report line: text table or a JSON object in "checks". */
+struct out {
+	FILE *fp;
+	bool json;
+	bool first;
+	enum check_level *worst;
+};
+
+static void out_line(struct out *o, enum check_level lvl, const char *what, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void
+out_line(struct out *o, enum check_level lvl, const char *what, const char *fmt, ...)
+{
+	char detail[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (lvl > *o->worst)
+		*o->worst = lvl;
+	if (!o->json) {
+		fprintf(o->fp, "  %-4s  %-9s %s\n", level_names[lvl], what, detail);
+		return;
+	}
+	fprintf(o->fp, "%s\n      {\"status\": \"%s\", \"check\": ", o->first ? "" : ",",
+	        level_names[lvl]);
+	json_put_str(o->fp, what);
+	fprintf(o->fp, ", \"detail\": ");
+	json_put_str(o->fp, detail);
+	fputc('}', o->fp);
+	o->first = false;
+}
+
+/* report_addr - the lines for one MX address; clear and unauth say whether
+   mail to it can travel in clear or unauthenticated. */
+static void
+report_addr(struct out *o, const struct check_addr *a, bool *clear, bool *unauth, bool *reached)
+{
+	const struct probe_result *m = &a->main;
+	char where[400], b[300], b2[300];
+
+	snprintf(where, sizeof(where), "%s[%s]", a->host, a->ip);
+	if (m->reached <= PROBE_STAGE_BANNER || (m->reached == PROBE_STAGE_EHLO && m->banner_code != 220)) {
+		out_line(o, CHK_FAIL, "smtp", "%s: %s%s", where, m->timeout ? "timeout: " : "",
+		         log_value(b, sizeof(b), m->error, strlen(m->error)));
+		return;
+	}
+	*reached = true;
+	out_line(o, CHK_OK, "smtp", "%s: %u %s", where, m->banner_code,
+	         log_value(b, sizeof(b), m->banner, strlen(m->banner)));
+	if (!m->starttls) {
+		*clear = true;
+		out_line(o, CHK_FAIL, "starttls", "%s: not offered: mail travels in clear", where);
+		return;
+	}
+	if (!m->tls) {
+		*clear = true; /* opportunistic senders fall back to clear */
+		out_line(o, CHK_FAIL, "tls", "%s: STARTTLS offered but failed: %s", where,
+		         log_value(b, sizeof(b), m->error, strlen(m->error)));
+		return;
+	}
+	out_line(o, CHK_OK, "tls", "%s: %s %s%s%s", where, m->version, m->cipher,
+	         m->cert.group[0] ? " " : "", m->cert.group);
+	if (!m->has_cert) {
+		*unauth = true;
+		out_line(o, CHK_WARN, "cert", "%s: no certificate", where);
+	} else {
+		bool ok = m->cert.chain_ok && m->name_ok && m->cert.days_left >= 0;
+
+		*unauth |= !ok;
+		out_line(o, ok ? (m->cert.days_left < 14 ? CHK_WARN : CHK_OK) : CHK_WARN, "cert",
+		         "%s: %s; %s %s; %d days left; subject %s; issuer %s", where,
+		         m->cert.chain_ok ? "chain verified" : m->cert.chain_error,
+		         m->name_ok ? "name matches" : "name does not match", a->host,
+		         m->cert.days_left,
+		         log_value(b, sizeof(b), m->cert.subject, strlen(m->cert.subject)),
+		         log_value(b2, sizeof(b2), m->cert.issuer, strlen(m->cert.issuer)));
+	}
+	if (a->tls10.tls || a->tls11.tls)
+		out_line(o, CHK_WARN, "versions", "%s: still accepts %s", where,
+		         a->tls10.tls ? "TLS 1.0" : "TLS 1.1");
+	else
+		out_line(o, CHK_OK, "versions", "%s: TLS 1.0 and 1.1 refused", where);
+}
+
+static void
+report_txt(struct out *o, const struct check_txt *t)
+{
+	enum check_level missing = strcmp(t->what, "spf") == 0 || strcmp(t->what, "dmarc") == 0
+	                                   ? CHK_WARN
+	                                   : CHK_INFO;
+
+	if (t->rc == DNS_TEMPFAIL || t->rc == DNS_BOGUS)
+		out_line(o, CHK_WARN, t->what, "%s: lookup failed (%s)", t->name, dns_rc_name(t->rc));
+	else if (t->count == 0)
+		out_line(o, missing, t->what, "%s: no %s record", t->name, t->prefix);
+	else if (t->count > 1)
+		out_line(o, CHK_FAIL, t->what, "%s: %zu %s records (exactly one is allowed)", t->name,
+		         t->count, t->prefix);
+	else
+		out_line(o, CHK_OK, t->what, "%s: %s", t->name, t->first);
+}
+
+static void
+report_domain(struct check_domain *d, FILE *fp, bool json, bool first)
+{
+	struct out o = {fp, json, true, &d->worst};
+	bool clear = false, unauth = false, reached = false;
+
+	if (json) {
+		fprintf(fp, "%s\n    {\"domain\": ", first ? "" : ",");
+		json_put_str(fp, d->name);
+		fprintf(fp, ", \"checks\": [");
+	} else {
+		fprintf(fp, "%s\n", d->name);
+	}
+	if (d->mx_rc == DNS_MX_NULL) {
+		out_line(&o, CHK_FAIL, "mx", "null MX (RFC 7505): the domain accepts no mail");
+		snprintf(d->verdict, sizeof(d->verdict), "%s accepts no mail (null MX)", d->name);
+	} else if (d->mx_rc != DNS_MX_OK) {
+		out_line(&o, CHK_FAIL, "mx", "%s", d->mx_reason);
+		snprintf(d->verdict, sizeof(d->verdict), "mail to %s cannot be delivered: %s",
+		         d->name, d->mx_reason);
+	} else {
+		for (size_t i = 0; i < d->naddrs; i++) {
+			const struct check_addr *a = &d->addrs[i];
+
+			if (i == 0 || strcmp(a->host, d->addrs[i - 1].host) != 0)
+				out_line(&o, d->implicit ? CHK_WARN : CHK_OK, "mx", "%s (preference %u)%s",
+				         a->host, a->pref, d->implicit ? ": no MX record, the domain's own address" : "");
+			report_addr(&o, a, &clear, &unauth, &reached);
+		}
+		if (!reached)
+			snprintf(d->verdict, sizeof(d->verdict),
+			         "mail to %s cannot be delivered now: no MX host answered", d->name);
+		else if (clear)
+			snprintf(d->verdict, sizeof(d->verdict), "mail to %s can travel in clear",
+			         d->name);
+		else if (unauth)
+			snprintf(d->verdict, sizeof(d->verdict),
+			         "mail to %s is encrypted when possible, not authenticated", d->name);
+		else
+			snprintf(d->verdict, sizeof(d->verdict),
+			         "mail to %s is always encrypted and authenticated", d->name);
+		if (!reached)
+			d->worst = CHK_FAIL;
+	}
+	for (size_t i = 0; i < CHECK_NRECORDS; i++)
+		if (d->txt[i].what != NULL)
+			report_txt(&o, &d->txt[i]);
+	if (json)
+		json_addrs(fp, d);
+	if (json) {
+		fprintf(fp, "\n    ], \"status\": \"%s\", \"verdict\": ", level_names[d->worst]);
+		json_put_str(fp, d->verdict);
+		fputc('}', fp);
+	} else {
+		fprintf(fp, "  verdict: %s\n\n", d->verdict);
+	}
+}
+
+/* ---- command ---- */
+
+static int
+check_usage(void)
+{
+	return cmd_usage_error("check [--port N] [--ca FILE] [--timeout SECONDS] [--json] "
+	                       "DOMAIN...");
+}
+
+static int
+check_setup(struct check *chk, const struct conf *conf, const char *ca, unsigned timeout_s)
+{
+	struct dns_opts dopt = {.server = conf->dns_server, .timeout_ms = timeout_s * 1000};
+	const char *error = NULL;
+
+	chk->loop = uv_default_loop();
+	chk->po.helo = conf->myhostname;
+	chk->po.timeout_ms = (uint64_t)timeout_s * 1000;
+	if ((chk->dns = dns_new_opts(chk->loop, &dopt, &error)) == NULL ||
+	    (chk->tls = tls_client_new_probe(ca, 0, &error)) == NULL ||
+	    (chk->tls11 = tls_client_new_probe(ca, TLS1_1_VERSION, &error)) == NULL ||
+	    (chk->tls10 = tls_client_new_probe(ca, TLS1_VERSION, &error)) == NULL) {
+		fprintf(stderr, "check: %s\n", error);
+		return -1;
+	}
+	chk->po.tls = chk->tls;
+	return 0;
+}
+
+static void
+check_start_domain(struct check *chk, struct check_domain *d)
+{
+	d->chk = chk;
+	d->mx_rc = -1;
+	d->pending = 1;
+	chk->pending++;
+	check_txt_start(d, 0, "spf", "", "v=spf1");
+	check_txt_start(d, 1, "dmarc", "_dmarc.", "v=DMARC1");
+	check_txt_start(d, 2, "mta-sts", "_mta-sts.", "v=STSv1");
+	check_txt_start(d, 3, "tls-rpt", "_smtp._tls.", "v=TLSRPTv1");
+	d->mx_req = dns_mx_resolve(chk->dns, d->name, on_mx, d);
+	if (d->mx_req == NULL) {
+		d->mx_rc = DNS_MX_NXDOMAIN;
+		snprintf(d->mx_reason, sizeof(d->mx_reason), "not a valid domain name");
+		check_settle(d);
+	}
+}
+
+static int
+check_run(struct check *chk, char **names, size_t n)
+{
+	enum check_level worst = CHK_OK;
+
+	chk->domains = xcalloc(n, sizeof(*chk->domains));
+	chk->ndomains = n;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(chk->domains[i].name, sizeof(chk->domains[i].name), "%s", names[i]);
+		check_start_domain(chk, &chk->domains[i]);
+	}
+	while (chk->pending > 0 && uv_run(chk->loop, UV_RUN_ONCE) != 0)
+		;
+	if (chk->json)
+		printf("{\n  \"domains\": [");
+	for (size_t i = 0; i < n; i++) {
+		report_domain(&chk->domains[i], stdout, chk->json, i == 0);
+		if (chk->domains[i].worst > worst)
+			worst = chk->domains[i].worst;
+	}
+	if (chk->json)
+		printf("\n  ],\n  \"status\": \"%s\"\n}\n", level_names[worst]);
+	return worst == CHK_FAIL ? 2 : worst == CHK_WARN ? 1 : 0;
+}
+
+int
+cmd_check(struct conf *conf, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"port", required_argument, NULL, 'p'}, {"ca", required_argument, NULL, 'a'},
+		{"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
+		{NULL, 0, NULL, 0},
+	};
+	struct check chk = {.port = 25};
+	const char *ca = NULL;
+	unsigned timeout_s = 10;
+	int c, rc;
+	char *end;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		long v;
+
+		switch (c) {
+		case 'p':
+		case 't':
+			v = strtol(optarg, &end, 10);
+			if (*end != '\0' || v < 1 || v > (c == 'p' ? 65535 : 300))
+				return check_usage();
+			if (c == 'p')
+				chk.port = (int)v;
+			else
+				timeout_s = (unsigned)v;
+			break;
+		case 'a':
+			ca = optarg;
+			break;
+		case 'j':
+			chk.json = true;
+			break;
+		default:
+			return check_usage();
+		}
+	}
+	if (optind == argc || argc - optind > CHECK_MAX_DOMAINS)
+		return check_usage();
+	for (int i = optind; i < argc; i++)
+		if (!dns_name_is_valid(argv[i]) || dns_name_is_ip_literal(argv[i]) ||
+		    strchr(argv[i], '.') == NULL) {
+			fprintf(stderr, "check: %s: not a domain name\n", argv[i]);
+			return CMD_EX_USAGE;
+		}
+	log_set_level(LOG_LVL_WARN);
+	if (check_setup(&chk, conf, ca, timeout_s) < 0)
+		rc = 2;
+	else
+		rc = check_run(&chk, argv + optind, (size_t)(argc - optind));
+	dns_free(&chk.dns);
+	tls_client_free(&chk.tls);
+	tls_client_free(&chk.tls11);
+	tls_client_free(&chk.tls10);
+	uv_run(chk.loop, UV_RUN_NOWAIT);
+	free(chk.domains);
+	return rc;
+}

@@ -1,0 +1,259 @@
+/*
+ * probe.c -- the probe's state machine on one client struct conn.
+ *
+ * connect -> banner -> EHLO -> STARTTLS -> handshake -> EHLO -> QUIT; any
+ * failure or timeout reports the stage reached and closes. The result is
+ * reported once, from report(); the struct lives until the conn's closed()
+ * callback, which may come before or after the report.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "net/conn.h"
+#include "probe/probe.h"
+#include "smtp/smtp_client.h"
+
+struct probe {
+	uv_loop_t *loop;
+	struct conn *conn;
+	uv_timer_t timer;
+	struct probe_opts o;
+	char host[256];
+	struct smtp_reply_parser rp;
+	struct probe_result res;
+	enum probe_stage st;
+	uint64_t start;
+	probe_done_fn *done;
+	void *ctx;
+	bool reported;
+};
+
+static const char *const stage_names[] = {
+	"connect", "banner", "ehlo", "starttls", "handshake", "ehlo-tls", "done",
+};
+
+const char *
+probe_stage_name(enum probe_stage s)
+{
+	return s <= PROBE_STAGE_DONE ? stage_names[s] : "unknown";
+}
+
+static void
+probe_timer_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* report - hand the result over once; `fmt` NULL means success. */
+static void report(struct probe *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+report(struct probe *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->reported)
+		return;
+	p->reported = true;
+	uv_timer_stop(&p->timer);
+	p->res.reached = p->st;
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(p->res.error, sizeof(p->res.error), fmt, ap);
+		va_end(ap);
+	}
+	p->res.elapsed_ms = uv_now(p->loop) - p->start;
+	p->done(p->ctx, &p->res);
+}
+
+static void
+probe_on_timer(uv_timer_t *t)
+{
+	struct probe *p = t->data;
+
+	p->res.timeout = true;
+	report(p, "timeout after %" PRIu64 " ms waiting at %s", p->o.timeout_ms,
+	       probe_stage_name(p->st));
+	if (p->conn != NULL)
+		conn_close(p->conn, "probe-timeout");
+}
+
+static void
+step(struct probe *p, enum probe_stage st)
+{
+	p->st = st;
+	uv_timer_start(&p->timer, probe_on_timer, p->o.timeout_ms, 0);
+}
+
+static void
+send_line(struct probe *p, const char *line, bool ehlo)
+{
+	smtp_reply_parser_init(&p->rp, ehlo);
+	conn_printf(p->conn, "%s\r\n", line);
+	conn_flush(p->conn);
+}
+
+static void
+finish(struct probe *p)
+{
+	p->st = PROBE_STAGE_DONE;
+	report(p, NULL);
+	conn_printf(p->conn, "QUIT\r\n");
+	conn_close(p->conn, "probe-done");
+}
+
+static void
+on_reply(struct probe *p, const struct smtp_reply *r)
+{
+	char line[300];
+
+	switch (p->st) {
+	case PROBE_STAGE_BANNER:
+		p->res.banner_code = r->code;
+		snprintf(p->res.banner, sizeof(p->res.banner), "%s", r->text);
+		if (r->code != 220) {
+			report(p, "greeting %u %s", r->code, r->text);
+			conn_close(p->conn, "probe-banner");
+			return;
+		}
+		snprintf(line, sizeof(line), "EHLO %s", p->o.helo);
+		step(p, PROBE_STAGE_EHLO);
+		send_line(p, line, true);
+		return;
+	case PROBE_STAGE_EHLO:
+		if (r->code != 250) {
+			report(p, "EHLO refused: %u %s", r->code, r->text);
+			conn_close(p->conn, "probe-ehlo");
+			return;
+		}
+		p->res.starttls = (r->ext & SMTP_EXT_STARTTLS) != 0;
+		if (!p->res.starttls || p->o.tls == NULL) {
+			finish(p);
+			return;
+		}
+		step(p, PROBE_STAGE_STARTTLS);
+		send_line(p, "STARTTLS", false);
+		return;
+	case PROBE_STAGE_STARTTLS: {
+		struct tls_client_policy pol = {TLS_LVL_VERIFY, p->host, NULL};
+
+		if (r->code != 220) {
+			report(p, "STARTTLS refused: %u %s", r->code, r->text);
+			conn_close(p->conn, "probe-starttls");
+			return;
+		}
+		step(p, PROBE_STAGE_HANDSHAKE);
+		if (conn_starttls_client(p->conn, p->o.tls, p->host, &pol) < 0) {
+			report(p, "STARTTLS response injection: bytes after the 220");
+			conn_close(p->conn, "probe-injection");
+		}
+		return;
+	}
+	case PROBE_STAGE_EHLO_TLS:
+		if (r->code != 250) {
+			report(p, "EHLO after STARTTLS refused: %u %s", r->code, r->text);
+			conn_close(p->conn, "probe-ehlo-tls");
+			return;
+		}
+		finish(p);
+		return;
+	default:
+		report(p, "unexpected reply %u at %s", r->code, probe_stage_name(p->st));
+		conn_close(p->conn, "probe-unasked");
+		return;
+	}
+}
+
+static void
+probe_on_input(struct conn *c)
+{
+	struct probe *p = conn_ctx(c);
+	struct smtp_reply r;
+	const char *error = NULL;
+	int rc;
+
+	while (!p->reported && (rc = smtp_reply_parse(&p->rp, conn_in(c), &r, &error)) != 0) {
+		if (rc < 0) {
+			report(p, "malformed reply: %s", error);
+			conn_close(c, "probe-garbage");
+			return;
+		}
+		on_reply(p, &r);
+	}
+}
+
+static void
+probe_on_tls_ready(struct conn *c)
+{
+	struct probe *p = conn_ctx(c);
+	const SSL *ssl = (const SSL *)conn_tls_ssl(c);
+	char line[300];
+
+	p->res.tls = true;
+	snprintf(p->res.version, sizeof(p->res.version), "%s", conn_tls_version(c));
+	snprintf(p->res.cipher, sizeof(p->res.cipher), "%s", conn_tls_cipher(c));
+	p->res.has_cert = tls_ssl_cert_facts(ssl, &p->res.cert) == 0;
+	p->res.name_ok = tls_ssl_name_ok(ssl, p->host);
+	if (p->o.handshake_only) {
+		finish(p);
+		return;
+	}
+	snprintf(line, sizeof(line), "EHLO %s", p->o.helo);
+	step(p, PROBE_STAGE_EHLO_TLS);
+	send_line(p, line, true);
+}
+
+static void
+probe_on_connected(struct conn *c)
+{
+	struct probe *p = conn_ctx(c);
+
+	step(p, PROBE_STAGE_BANNER);
+}
+
+static void
+probe_on_closed(struct conn *c, const char *reason)
+{
+	struct probe *p = conn_ctx(c);
+
+	p->conn = NULL;
+	if (strcmp(reason, "connect-timeout") == 0)
+		p->res.timeout = true;
+	if (p->st == PROBE_STAGE_CONNECT || p->st == PROBE_STAGE_HANDSHAKE)
+		report(p, "%s", reason);
+	else
+		report(p, "connection closed: %s", reason);
+	uv_close((uv_handle_t *)&p->timer, probe_timer_closed);
+}
+
+static const struct conn_handler probe_handler = {
+	.input = probe_on_input,
+	.tls_ready = probe_on_tls_ready,
+	.closed = probe_on_closed,
+	.connected = probe_on_connected,
+};
+
+struct probe *
+probe_start(uv_loop_t *loop, const struct sockaddr *sa, const char *host,
+            const struct probe_opts *o, probe_done_fn *done, void *ctx)
+{
+	struct probe *p = xcalloc(1, sizeof(*p));
+
+	p->loop = loop;
+	p->o = *o;
+	p->done = done;
+	p->ctx = ctx;
+	p->start = uv_now(loop);
+	snprintf(p->host, sizeof(p->host), "%s", host);
+	uv_timer_init(loop, &p->timer);
+	p->timer.data = p;
+	smtp_reply_parser_init(&p->rp, false);
+	p->st = PROBE_STAGE_CONNECT;
+	p->conn = conn_connect(loop, sa, o->timeout_ms, &probe_handler, p);
+	return p;
+}
