@@ -5,9 +5,13 @@
  * For each domain: the MX hosts (A/AAAA fallback, null MX), then, all in
  * parallel, a probe of every MX address (probe/probe.h) plus two more
  * handshakes capped at TLS 1.1 and TLS 1.0 to learn the oldest version the
- * server still accepts; and the published policy records looked up in DNS
- * (MTA-STS and TLS-RPT TXT, SPF, DMARC: presence and basic form only for
- * now, see the issue notes). Output: a table per domain with OK / WARN /
+ * server still accepts; DANE (TLSA records of each MX, their DNSSEC status,
+ * and whether the presented chain matches); MTA-STS (the TXT record, then
+ * the policy fetched over HTTPS with libcurl: does its mx list cover the
+ * real MX hosts); TLS-RPT, SPF and DMARC records (presence and uniqueness
+ * only for now). The verdict calls mail "always encrypted and authenticated"
+ * only when a policy (MTA-STS enforce, or DNSSEC-signed TLSA records that
+ * match) makes senders insist. Output: a table per domain with OK / WARN /
  * FAIL lines and one verdict sentence, or --json. Exit status: 0 all good,
  * 1 warnings, 2 failures (or a usage error).
  * Limits: CHECK_MAX_DOMAINS domains, CHECK_MAX_ADDRS probed addresses per
@@ -31,6 +35,9 @@
 #include "dns/dns.h"
 #include "dns/dns_mx.h"
 #include "probe/probe.h"
+#include "sts/sts.h"
+
+#include <curl/curl.h>
 
 #define CHECK_MAX_DOMAINS 64
 #define CHECK_MAX_ADDRS 20
@@ -50,6 +57,22 @@ struct check_addr {
 	int pending;
 };
 
+/* The TLSA records of one MX host (RFC 7672: _25._tcp.HOST). */
+#define CHECK_MAX_TLSA 8
+struct check_tlsa {
+	struct check_domain *d;
+	char host[DNS_NAME_TEXT_MAX];
+	bool host_secure; /* the host's address records were authenticated */
+	enum dns_rc rc;
+	bool secure;
+	size_t n;
+	struct {
+		uint8_t usage, selector, mtype;
+		size_t len;
+		unsigned char data[64];
+	} rr[CHECK_MAX_TLSA];
+};
+
 /* One TXT record family looked up for the domain. */
 struct check_txt {
 	struct check_domain *d;
@@ -58,7 +81,8 @@ struct check_txt {
 	char name[DNS_NAME_TEXT_MAX + 16];
 	enum dns_rc rc;
 	size_t count;	   /* records with the prefix */
-	char first[512];   /* the first one, for the report */
+	char first[512];   /* the first one, for the report (quoted) */
+	char raw[512];	   /* the first one as it came (truncated) */
 	bool done;
 };
 
@@ -72,6 +96,11 @@ struct check_domain {
 	size_t naddrs;
 	struct check_addr addrs[CHECK_MAX_ADDRS];
 	struct check_txt txt[CHECK_NRECORDS];
+	bool mx_secure;
+	char sts_ip[INET6_ADDRSTRLEN]; /* an address of mta-sts.DOMAIN, or "" */
+	int sts_pending;
+	size_t ntlsa;
+	struct check_tlsa tlsa[DNS_MX_MAX_HOSTS];
 	int pending;
 	enum check_level worst;
 	char verdict[768];
@@ -79,6 +108,8 @@ struct check_domain {
 
 struct check {
 	uv_loop_t *loop;
+	const char *ca;
+	int https_port;
 	struct dns *dns;
 	struct tls_client *tls, *tls11, *tls10;
 	struct probe_opts po;
@@ -169,6 +200,46 @@ check_add_addr(struct check_domain *d, const struct dns_mx_host *h, const struct
 }
 
 static void
+on_tlsa(void *ctx, const struct dns_answer *ans)
+{
+	struct check_tlsa *t = ctx;
+
+	t->rc = ans->rc;
+	t->secure = ans->secure;
+	for (size_t i = 0; ans->rc == DNS_OK && i < ans->n && t->n < CHECK_MAX_TLSA; i++) {
+		const struct dns_rr *rr = &ans->rr[i];
+
+		t->rr[t->n].usage = rr->u.tlsa.usage;
+		t->rr[t->n].selector = rr->u.tlsa.selector;
+		t->rr[t->n].mtype = rr->u.tlsa.mtype;
+		t->rr[t->n].len = rr->u.tlsa.len < 64 ? rr->u.tlsa.len : 64;
+		memcpy(t->rr[t->n].data, rr->u.tlsa.data, t->rr[t->n].len);
+		t->n++;
+	}
+	check_settle(t->d);
+}
+
+/* check_tlsa_start - DANE records of an MX host (always port 25's name:
+   --port only moves where we connect in tests). */
+static void
+check_tlsa_start(struct check_domain *d, const struct dns_mx_host *h)
+{
+	struct check_tlsa *t = &d->tlsa[d->ntlsa];
+	char name[DNS_NAME_TEXT_MAX + 16];
+
+	t->d = d;
+	snprintf(t->host, sizeof(t->host), "%s", h->name);
+	t->host_secure = h->secure;
+	snprintf(name, sizeof(name), "_25._tcp.%s", h->name);
+	d->pending++;
+	if (dns_query(d->chk->dns, name, DNS_T_TLSA, on_tlsa, t) == NULL) {
+		d->pending--;
+		return;
+	}
+	d->ntlsa++;
+}
+
+static void
 on_mx(void *ctx, struct dns_mx_result *r)
 {
 	struct check_domain *d = ctx;
@@ -176,13 +247,193 @@ on_mx(void *ctx, struct dns_mx_result *r)
 	d->mx_req = NULL;
 	d->mx_rc = (int)r->rc;
 	d->implicit = r->implicit;
+	d->mx_secure = r->mx_secure;
 	snprintf(d->mx_reason, sizeof(d->mx_reason), "%s", r->reason != NULL ? r->reason : "");
-	if (r->rc == DNS_MX_OK)
-		for (size_t i = 0; i < r->nhosts; i++)
-			for (size_t j = 0; j < r->hosts[i].naddrs; j++)
-				check_add_addr(d, &r->hosts[i], &r->hosts[i].addrs[j]);
+	for (size_t i = 0; r->rc == DNS_MX_OK && i < r->nhosts; i++) {
+		check_tlsa_start(d, &r->hosts[i]);
+		for (size_t j = 0; j < r->hosts[i].naddrs; j++)
+			check_add_addr(d, &r->hosts[i], &r->hosts[i].addrs[j]);
+	}
 	free(r);
 	check_settle(d);
+}
+
+struct out;
+static void out_line(struct out *o, enum check_level lvl, const char *what, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+/* ---- MTA-STS (RFC 8461) ---- */
+
+static void
+on_sts_addr(void *ctx, const struct dns_answer *ans)
+{
+	struct check_domain *d = ctx;
+
+	for (size_t i = 0; ans->rc == DNS_OK && i < ans->n && d->sts_ip[0] == '\0'; i++) {
+		const struct sockaddr_storage *ss = &ans->rr[i].u.addr;
+
+		if (ss->ss_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, d->sts_ip,
+			          sizeof(d->sts_ip));
+		else
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, d->sts_ip,
+			          sizeof(d->sts_ip));
+	}
+	check_settle(d);
+}
+
+static void
+check_sts_start(struct check_domain *d)
+{
+	char name[DNS_NAME_TEXT_MAX + 16];
+	uint16_t types[2] = {DNS_T_A, DNS_T_AAAA};
+
+	snprintf(name, sizeof(name), "mta-sts.%s", d->name);
+	for (size_t i = 0; i < 2; i++) {
+		d->pending++;
+		if (dns_query(d->chk->dns, name, types[i], on_sts_addr, d) == NULL)
+			d->pending--;
+	}
+}
+
+struct sts_body {
+	char *p;
+	size_t n;
+	bool too_big;
+};
+
+static size_t
+sts_write(char *ptr, size_t size, size_t nmemb, void *ctx)
+{
+	struct sts_body *b = ctx;
+	size_t n = size * nmemb;
+
+	if (b->n + n > STS_POLICY_MAX) {
+		b->too_big = true;
+		return 0; /* aborts the transfer */
+	}
+	b->p = xrealloc(b->p, b->n + n + 1);
+	memcpy(b->p + b->n, ptr, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+	return n;
+}
+
+/*
+ * sts_fetch - GET https://mta-sts.DOMAIN/.well-known/mta-sts.txt with the
+ * address our resolver found (so that dns_server applies), a valid
+ * certificate for that name, no redirects (RFC 8461 3.3), the time bound
+ * and the 64 KiB bound. Returns 0 with the body, or -1 with err.
+ */
+static int
+sts_fetch(struct check *chk, struct check_domain *d, struct sts_body *b, bool *text_plain,
+          char *err, size_t errsize)
+{
+	char url[600], resolve[600], cerr[CURL_ERROR_SIZE] = "";
+	struct curl_slist *rl;
+	CURL *c = curl_easy_init();
+	long status = 0;
+	char *ctype = NULL;
+	CURLcode rc;
+
+	if (c == NULL)
+		return snprintf(err, errsize, "cannot start libcurl"), -1;
+	if (chk->https_port == 443)
+		snprintf(url, sizeof(url), "https://mta-sts.%s/.well-known/mta-sts.txt", d->name);
+	else
+		snprintf(url, sizeof(url), "https://mta-sts.%s:%d/.well-known/mta-sts.txt", d->name,
+		         chk->https_port);
+	snprintf(resolve, sizeof(resolve), "mta-sts.%s:%d:%s%s%s", d->name, chk->https_port,
+	         strchr(d->sts_ip, ':') ? "[" : "", d->sts_ip, strchr(d->sts_ip, ':') ? "]" : "");
+	rl = curl_slist_append(NULL, resolve);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_RESOLVE, rl);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (chk->ca != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, chk->ca);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)chk->po.timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "hikyaku-check/" HIKYAKU_VERSION);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sts_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
+	*text_plain = ctype != NULL && strncasecmp(ctype, "text/plain", 10) == 0;
+	if (b->too_big)
+		snprintf(err, errsize, "policy larger than 64 KiB");
+	else if (rc != CURLE_OK)
+		snprintf(err, errsize, "%s", cerr[0] ? cerr : curl_easy_strerror(rc));
+	else if (status != 200)
+		snprintf(err, errsize, "HTTP status %ld (redirects are not followed)", status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(rl);
+	return b->too_big || rc != CURLE_OK || status != 200 ? -1 : 0;
+}
+
+/* report_sts - the policy line; *enforced when it makes senders insist
+   on verified TLS to every MX. */
+static void
+report_sts(struct out *o, struct check_domain *d, bool *enforced)
+{
+	const struct check_txt *t = &d->txt[2];
+	char id[STS_ID_MAX + 1], err[CURL_ERROR_SIZE + 64], v[600];
+	struct sts_body b = {0};
+	struct sts_policy pol;
+	const char *perr = NULL;
+	bool plain = false, covered = true;
+
+	*enforced = false;
+	if (t->count != 1)
+		return; /* the mta-sts line said it all */
+	if (sts_record_parse(t->raw, id, &perr) < 0) {
+		out_line(o, CHK_FAIL, "sts-policy", "_mta-sts.%s: %s", d->name, perr);
+		return;
+	}
+	if (d->sts_ip[0] == '\0') {
+		out_line(o, CHK_FAIL, "sts-policy", "mta-sts.%s has no address: the policy cannot "
+		         "be fetched", d->name);
+		return;
+	}
+	if (sts_fetch(d->chk, d, &b, &plain, err, sizeof(err)) < 0) {
+		out_line(o, CHK_FAIL, "sts-policy", "https://mta-sts.%s/.well-known/mta-sts.txt: %s",
+		         d->name, log_value(v, sizeof(v), err, strlen(err)));
+		free(b.p);
+		return;
+	}
+	if (sts_policy_parse(b.p != NULL ? b.p : "", b.n, &pol, &perr) < 0) {
+		out_line(o, CHK_FAIL, "sts-policy", "mta-sts.%s: malformed policy: %s", d->name, perr);
+		free(b.p);
+		return;
+	}
+	free(b.p);
+	if (!plain)
+		out_line(o, CHK_WARN, "sts-policy", "mta-sts.%s: served without Content-Type "
+		         "text/plain", d->name);
+	for (size_t i = 0; i < d->naddrs; i++)
+		if (!sts_policy_mx_match(&pol, d->addrs[i].host)) {
+			covered = false;
+			out_line(o, pol.mode == STS_MODE_ENFORCE ? CHK_FAIL : CHK_WARN, "sts-policy",
+			         "mode %s, but MX %s is not in its mx list: senders that enforce "
+			         "the policy will not deliver there", sts_mode_name(pol.mode),
+			         d->addrs[i].host);
+			break;
+		}
+	if (!covered)
+		return;
+	if (pol.mode != STS_MODE_ENFORCE) {
+		out_line(o, CHK_WARN, "sts-policy", "mode %s (id %s, max_age %u): senders do not "
+		         "insist on verified TLS", sts_mode_name(pol.mode), id, pol.max_age);
+		return;
+	}
+	*enforced = true;
+	out_line(o, CHK_OK, "sts-policy", "mode enforce (id %s, max_age %u), covers every MX",
+	         id, pol.max_age);
 }
 
 /* ---- published records ---- */
@@ -203,8 +454,10 @@ on_txt(void *ctx, const struct dns_answer *ans)
 		if (strncasecmp(txt, t->prefix, plen) != 0 || (txt[plen] != '\0' &&
 		    txt[plen] != ' ' && txt[plen] != ';'))
 			continue;
-		if (t->count++ == 0)
+		if (t->count++ == 0) {
 			log_value(t->first, sizeof(t->first), txt, strlen(txt));
+			snprintf(t->raw, sizeof(t->raw), "%s", txt);
+		}
 	}
 	check_settle(t->d);
 }
@@ -369,6 +622,82 @@ report_addr(struct out *o, const struct check_addr *a, bool *clear, bool *unauth
 		out_line(o, CHK_OK, "versions", "%s: TLS 1.0 and 1.1 refused", where);
 }
 
+/* tlsa_matches - does one record match the presented chain (RFC 6698
+   2.1, RFC 7671 5)? DANE-EE (3) the leaf, DANE-TA (2) any certificate. */
+static bool
+tlsa_matches(const struct check_tlsa *t, size_t k, const struct probe_result *m)
+{
+	for (size_t i = 0; i < m->nchain; i++) {
+		const struct tls_cert_digests *c = &m->chain[i];
+		const unsigned char *want = NULL;
+		size_t len = 0;
+
+		if (t->rr[k].usage == 3 && i > 0)
+			break;
+		if (t->rr[k].mtype == 1) {
+			want = t->rr[k].selector == 0 ? c->cert256 : c->spki256;
+			len = 32;
+		} else if (t->rr[k].mtype == 2) {
+			want = t->rr[k].selector == 0 ? c->cert512 : c->spki512;
+			len = 64;
+		}
+		if (want != NULL && t->rr[k].len == len && memcmp(want, t->rr[k].data, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* report_dane - one line per MX host; *enforced when DANE protects it. */
+static void
+report_dane(struct out *o, const struct check_domain *d, const struct check_tlsa *t,
+            bool *enforced)
+{
+	size_t usable = 0, matched = 0, probed = 0, ok_addrs = 0;
+
+	*enforced = false;
+	if (t->rc != DNS_OK || t->n == 0) {
+		if (t->rc == DNS_TEMPFAIL || t->rc == DNS_BOGUS)
+			out_line(o, CHK_WARN, "dane", "_25._tcp.%s: lookup failed (%s)", t->host,
+			         dns_rc_name(t->rc));
+		else
+			out_line(o, CHK_INFO, "dane", "_25._tcp.%s: no TLSA records", t->host);
+		return;
+	}
+	for (size_t k = 0; k < t->n; k++)
+		usable += t->rr[k].usage >= 2 && t->rr[k].mtype >= 1 && t->rr[k].mtype <= 2;
+	for (size_t i = 0; i < d->naddrs; i++) {
+		const struct check_addr *a = &d->addrs[i];
+		bool any = false;
+
+		if (strcmp(a->host, t->host) != 0 || !a->main.tls)
+			continue;
+		probed++;
+		for (size_t k = 0; k < t->n && !any; k++)
+			any = t->rr[k].usage >= 2 && tlsa_matches(t, k, &a->main);
+		ok_addrs += any;
+	}
+	matched = ok_addrs;
+	if (!t->secure || !d->mx_secure || !t->host_secure) {
+		out_line(o, CHK_WARN, "dane", "_25._tcp.%s: %zu TLSA records not DNSSEC-validated "
+		         "(senders ignore them); %zu of %zu addresses match", t->host, t->n, matched,
+		         probed);
+		return;
+	}
+	if (usable == 0) {
+		out_line(o, CHK_WARN, "dane", "_25._tcp.%s: no usable TLSA record (SMTP uses "
+		         "usages 2 and 3, matching types 1 and 2)", t->host);
+		return;
+	}
+	if (probed == 0 || matched < probed) {
+		out_line(o, CHK_FAIL, "dane", "_25._tcp.%s: DNSSEC-signed TLSA records, but %zu of %zu "
+		         "addresses present a matching certificate: DANE senders will defer",
+		         t->host, matched, probed);
+		return;
+	}
+	*enforced = true;
+	out_line(o, CHK_OK, "dane", "_25._tcp.%s: DNSSEC-signed, every address matches", t->host);
+}
+
 static void
 report_txt(struct out *o, const struct check_txt *t)
 {
@@ -387,11 +716,61 @@ report_txt(struct out *o, const struct check_txt *t)
 		out_line(o, CHK_OK, t->what, "%s: %s", t->name, t->first);
 }
 
+/* report_mx - the lines for every MX address and each host's DANE. */
+static void
+report_mx(struct out *o, struct check_domain *d, bool *clear, bool *unauth, bool *reached,
+          bool *dane_all)
+{
+	*dane_all = d->naddrs > 0;
+	for (size_t i = 0; i < d->naddrs; i++) {
+		const struct check_addr *a = &d->addrs[i];
+		bool last = i + 1 == d->naddrs || strcmp(a->host, d->addrs[i + 1].host) != 0;
+
+		if (i == 0 || strcmp(a->host, d->addrs[i - 1].host) != 0)
+			out_line(o, d->implicit ? CHK_WARN : CHK_OK, "mx", "%s (preference %u)%s",
+			         a->host, a->pref,
+			         d->implicit ? ": no MX record, the domain's own address" : "");
+		report_addr(o, a, clear, unauth, reached);
+		for (size_t k = 0; last && k < d->ntlsa; k++)
+			if (strcmp(d->tlsa[k].host, a->host) == 0) {
+				bool enforced;
+
+				report_dane(o, d, &d->tlsa[k], &enforced);
+				*dane_all &= enforced;
+			}
+	}
+}
+
+/* verdict - one sentence and its level, from the worst MX. */
+static enum check_level
+verdict(struct check_domain *d, bool clear, bool unauth, bool reached, bool enforced)
+{
+	const char *n = d->name;
+
+	if (!reached)
+		return snprintf(d->verdict, sizeof(d->verdict),
+		                "mail to %s cannot be delivered now: no MX host answered", n), CHK_FAIL;
+	if (clear)
+		return snprintf(d->verdict, sizeof(d->verdict), "mail to %s can travel in clear", n),
+		       CHK_FAIL;
+	if (unauth)
+		return snprintf(d->verdict, sizeof(d->verdict),
+		                "mail to %s is encrypted when possible, not authenticated", n), CHK_WARN;
+	if (!enforced)
+		return snprintf(d->verdict, sizeof(d->verdict),
+		                "mail to %s is encrypted when possible and its servers can be "
+		                "authenticated, but no MTA-STS (enforce) or DANE tells senders to "
+		                "insist, so an attacker on the path can strip STARTTLS", n), CHK_WARN;
+	return snprintf(d->verdict, sizeof(d->verdict),
+	                "mail to %s is always encrypted and authenticated", n), CHK_OK;
+}
+
 static void
 report_domain(struct check_domain *d, FILE *fp, bool json, bool first)
 {
 	struct out o = {fp, json, true, &d->worst};
-	bool clear = false, unauth = false, reached = false;
+	bool clear = false, unauth = false, reached = false, dane = false, sts = false;
+	enum check_level v = CHK_FAIL;
 
 	if (json) {
 		fprintf(fp, "%s\n    {\"domain\": ", first ? "" : ",");
@@ -408,35 +787,19 @@ report_domain(struct check_domain *d, FILE *fp, bool json, bool first)
 		snprintf(d->verdict, sizeof(d->verdict), "mail to %s cannot be delivered: %s",
 		         d->name, d->mx_reason);
 	} else {
-		for (size_t i = 0; i < d->naddrs; i++) {
-			const struct check_addr *a = &d->addrs[i];
-
-			if (i == 0 || strcmp(a->host, d->addrs[i - 1].host) != 0)
-				out_line(&o, d->implicit ? CHK_WARN : CHK_OK, "mx", "%s (preference %u)%s",
-				         a->host, a->pref, d->implicit ? ": no MX record, the domain's own address" : "");
-			report_addr(&o, a, &clear, &unauth, &reached);
-		}
-		if (!reached)
-			snprintf(d->verdict, sizeof(d->verdict),
-			         "mail to %s cannot be delivered now: no MX host answered", d->name);
-		else if (clear)
-			snprintf(d->verdict, sizeof(d->verdict), "mail to %s can travel in clear",
-			         d->name);
-		else if (unauth)
-			snprintf(d->verdict, sizeof(d->verdict),
-			         "mail to %s is encrypted when possible, not authenticated", d->name);
-		else
-			snprintf(d->verdict, sizeof(d->verdict),
-			         "mail to %s is always encrypted and authenticated", d->name);
-		if (!reached)
-			d->worst = CHK_FAIL;
+		report_mx(&o, d, &clear, &unauth, &reached, &dane);
 	}
 	for (size_t i = 0; i < CHECK_NRECORDS; i++)
 		if (d->txt[i].what != NULL)
 			report_txt(&o, &d->txt[i]);
-	if (json)
-		json_addrs(fp, d);
+	if (d->mx_rc == DNS_MX_OK) {
+		report_sts(&o, d, &sts);
+		v = verdict(d, clear, unauth, reached, dane || sts);
+	}
+	if (v > d->worst)
+		d->worst = v;
 	if (json) {
+		json_addrs(fp, d);
 		fprintf(fp, "\n    ], \"status\": \"%s\", \"verdict\": ", level_names[d->worst]);
 		json_put_str(fp, d->verdict);
 		fputc('}', fp);
@@ -450,8 +813,8 @@ report_domain(struct check_domain *d, FILE *fp, bool json, bool first)
 static int
 check_usage(void)
 {
-	return cmd_usage_error("check [--port N] [--ca FILE] [--timeout SECONDS] [--json] "
-	                       "DOMAIN...");
+	return cmd_usage_error("check [--port N] [--https-port N] [--ca FILE] [--timeout SECONDS] "
+	                       "[--json] DOMAIN...");
 }
 
 static int
@@ -485,6 +848,7 @@ check_start_domain(struct check *chk, struct check_domain *d)
 	check_txt_start(d, 1, "dmarc", "_dmarc.", "v=DMARC1");
 	check_txt_start(d, 2, "mta-sts", "_mta-sts.", "v=STSv1");
 	check_txt_start(d, 3, "tls-rpt", "_smtp._tls.", "v=TLSRPTv1");
+	check_sts_start(d);
 	d->mx_req = dns_mx_resolve(chk->dns, d->name, on_mx, d);
 	if (d->mx_req == NULL) {
 		d->mx_rc = DNS_MX_NXDOMAIN;
@@ -524,9 +888,10 @@ cmd_check(struct conf *conf, int argc, char **argv)
 	static const struct option longopts[] = {
 		{"port", required_argument, NULL, 'p'}, {"ca", required_argument, NULL, 'a'},
 		{"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
+		{"https-port", required_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct check chk = {.port = 25};
+	struct check chk = {.port = 25, .https_port = 443};
 	const char *ca = NULL;
 	unsigned timeout_s = 10;
 	int c, rc;
@@ -538,12 +903,15 @@ cmd_check(struct conf *conf, int argc, char **argv)
 
 		switch (c) {
 		case 'p':
+		case 'h':
 		case 't':
 			v = strtol(optarg, &end, 10);
-			if (*end != '\0' || v < 1 || v > (c == 'p' ? 65535 : 300))
+			if (*end != '\0' || v < 1 || v > (c == 't' ? 300 : 65535))
 				return check_usage();
 			if (c == 'p')
 				chk.port = (int)v;
+			else if (c == 'h')
+				chk.https_port = (int)v;
 			else
 				timeout_s = (unsigned)v;
 			break;
@@ -566,6 +934,8 @@ cmd_check(struct conf *conf, int argc, char **argv)
 			return CMD_EX_USAGE;
 		}
 	log_set_level(LOG_LVL_WARN);
+	chk.ca = ca;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (check_setup(&chk, conf, ca, timeout_s) < 0)
 		rc = 2;
 	else
@@ -576,5 +946,6 @@ cmd_check(struct conf *conf, int argc, char **argv)
 	tls_client_free(&chk.tls10);
 	uv_run(chk.loop, UV_RUN_NOWAIT);
 	free(chk.domains);
+	curl_global_cleanup();
 	return rc;
 }

@@ -199,6 +199,7 @@ probe_on_tls_ready(struct conn *c)
 	snprintf(p->res.cipher, sizeof(p->res.cipher), "%s", conn_tls_cipher(c));
 	p->res.has_cert = tls_ssl_cert_facts(ssl, &p->res.cert) == 0;
 	p->res.name_ok = tls_ssl_name_ok(ssl, p->host);
+	p->res.nchain = tls_ssl_chain_digests(ssl, p->res.chain, TLS_CHAIN_MAX);
 	if (p->o.handshake_only) {
 		finish(p);
 		return;

@@ -55,6 +55,8 @@ struct probe_result {
 	bool has_cert;
 	struct tls_cert_facts cert;
 	bool name_ok;		 /* the certificate names the host probed */
+	size_t nchain;		 /* presented certificates, leaf first (DANE) */
+	struct tls_cert_digests chain[TLS_CHAIN_MAX];
 	uint64_t elapsed_ms;
 };
 

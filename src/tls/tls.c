@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 #include "base/log.h"
@@ -418,6 +419,47 @@ tls_ssl_cert_facts(const SSL *ssl, struct tls_cert_facts *f)
 	snprintf(f->chain_error, sizeof(f->chain_error), "%s",
 	         f->chain_ok ? "" : X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
 	return 0;
+}
+
+/* cert_digests - SHA-256 and SHA-512 of the DER certificate and its SPKI. */
+static int
+cert_digests(X509 *x, struct tls_cert_digests *d)
+{
+	unsigned char *der = NULL;
+	unsigned int n;
+	int len;
+
+	if ((len = i2d_X509(x, &der)) <= 0)
+		return -1;
+	EVP_Digest(der, (size_t)len, d->cert256, &n, EVP_sha256(), NULL);
+	EVP_Digest(der, (size_t)len, d->cert512, &n, EVP_sha512(), NULL);
+	OPENSSL_free(der);
+	der = NULL;
+	if ((len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der)) <= 0)
+		return -1;
+	EVP_Digest(der, (size_t)len, d->spki256, &n, EVP_sha256(), NULL);
+	EVP_Digest(der, (size_t)len, d->spki512, &n, EVP_sha512(), NULL);
+	OPENSSL_free(der);
+	return 0;
+}
+
+size_t
+tls_ssl_chain_digests(const SSL *ssl, struct tls_cert_digests *out, size_t max)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	size_t n = 0;
+
+	if (leaf == NULL || max == 0 || cert_digests(leaf, &out[n++]) < 0)
+		return 0;
+	/* The client-side chain starts with the leaf again. */
+	for (int i = 0; chain != NULL && i < sk_X509_num(chain) && n < max; i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if (X509_cmp(x, leaf) != 0 && cert_digests(x, &out[n]) == 0)
+			n++;
+	}
+	return n;
 }
 
 bool

@@ -165,6 +165,15 @@ struct tls_cert_facts {
 /* Fills f after a client handshake. Returns 0, or -1 when the server sent
    no certificate (only the group is set). */
 int tls_ssl_cert_facts(const SSL *ssl, struct tls_cert_facts *f);
+/* Digests of one certificate of the presented chain, for DANE (RFC 6698
+   matching types 1 and 2 over the full certificate and its SPKI). */
+#define TLS_CHAIN_MAX 8
+struct tls_cert_digests {
+	unsigned char cert256[32], cert512[64], spki256[32], spki512[64];
+};
+/* Fills up to TLS_CHAIN_MAX entries, leaf first; returns how many. */
+size_t tls_ssl_chain_digests(const SSL *ssl, struct tls_cert_digests *out, size_t max);
+
 /* Does the server certificate match name (RFC 6125, as verify does)? */
 bool tls_ssl_name_ok(const SSL *ssl, const char *name);
 

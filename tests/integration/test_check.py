@@ -7,6 +7,12 @@ servers on loopback, with DNS from a real nsd.
   127.0.0.33  badname.test  hikyaku, test-CA certificate for mx.ca.test (not
                             its MX name mx.badname.test)
   127.0.0.34  silent.test   accepts TCP, never says a word
+  127.0.0.35  mta-sts.*     HTTPS (test CA) serving MTA-STS policies: enforce
+                            covering the MX (good.test), enforce not covering
+                            it (stsbad.test), testing (ststest.test)
+  127.0.0.36  mta-sts.stscert.test  HTTPS with a certificate for another name
+              dane.test     MX mx.dane.test (127.0.0.31) with TLSA records
+                            (unsigned zone: reported, never trusted)
               nullmx.test   "@ MX 0 ." (RFC 7505)
               nomx.test     no MX, no address
 
@@ -17,24 +23,49 @@ the command itself bounds every step (--timeout), the test only caps the
 subprocess so a hang fails instead of blocking CI.
 """
 
+import hashlib
+import http.server
 import json
 import os
 import socket
+import ssl
+import subprocess
+import threading
 import unittest
 
 import hk
 import nsd
-from test_outbound import FakeSmtp, Node, Pki, shared_port, zone
+from test_outbound import FakeSmtp, Node, Pki, openssl, shared_port, zone
 
 GOOD, PLAIN, BADNAME, SILENT = "127.0.0.31", "127.0.0.32", "127.0.0.33", "127.0.0.34"
+STS, STS_BADCERT = "127.0.0.35", "127.0.0.36"
+
+POLICIES = {
+    "mta-sts.good.test": "version: STSv1\r\nmode: enforce\r\nmx: mx.good.test\r\n"
+                         "max_age: 604800\r\n",
+    "mta-sts.stsbad.test": "version: STSv1\nmode: enforce\nmx: *.elsewhere.test\n"
+                           "max_age: 86400\n",
+    "mta-sts.ststest.test": "version: STSv1\nmode: testing\nmx: mx.good.test\nmax_age: 86400\n",
+    "mta-sts.stscert.test": "version: STSv1\nmode: enforce\nmx: mx.good.test\nmax_age: 86400\n",
+}
+
+
+def sts_records(label):
+    return ("_mta-sts TXT \"v=STSv1; id=%s\"\nmta-sts A %s\n"
+            % (label, STS_BADCERT if label == "cert" else STS))
 
 ZONES = {
     "good.test": zone("@ MX 10 mx\n",
                       "mx A %s\n"
                       "@ TXT \"v=spf1 mx -all\"\n"
                       "_dmarc TXT \"v=DMARC1; p=reject; rua=mailto:d@good.test\"\n"
-                      "_mta-sts TXT \"v=STSv1; id=20261124\"\n"
-                      "_smtp._tls TXT \"v=TLSRPTv1; rua=mailto:t@good.test\"\n" % GOOD),
+                      "_smtp._tls TXT \"v=TLSRPTv1; rua=mailto:t@good.test\"\n" % GOOD
+                      + sts_records("20261124")),
+    "stsbad.test": zone("@ MX 10 mx.good.test.\n", sts_records("bad")),
+    "ststest.test": zone("@ MX 10 mx.good.test.\n", sts_records("testing")),
+    "stscert.test": zone("@ MX 10 mx.good.test.\n", sts_records("cert")),
+    "dane.test": zone("@ MX 10 mx\n", "mx A %s\n_25._tcp.mx TLSA 3 1 1 SPKI\n"
+                      "_25._tcp.mx TLSA 3 1 1 %s\n" % (GOOD, "00" * 32)),
     "plain.test": zone("@ MX 10 mx\n", "mx A %s\n" % PLAIN),
     "badname.test": zone("@ MX 10 mx\n", "mx A %s\n"
                          "@ TXT \"v=spf1 -all\"\n@ TXT \"v=spf1 mx -all\"\n" % BADNAME),
@@ -47,16 +78,67 @@ DNS = PKI = None
 PORT = None
 
 
+class StsHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        host = (self.headers.get("Host") or "").split(":")[0]
+        body = POLICIES.get(host)
+        if self.path != "/.well-known/mta-sts.txt" or body is None:
+            self.send_error(404)
+            return
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def https_server(addr, port, cert, key):
+    srv = http.server.ThreadingHTTPServer((addr, port), StsHandler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def multi_name_cert(name, hosts):
+    """A test-CA certificate for several DNS names."""
+    d = PKI.dir
+    key, csr, cert, ext = (os.path.join(d, name + x) for x in (".key", ".csr", ".pem", ".ext"))
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-subj", "/CN=" + hosts[0], "-keyout", key, "-out", csr, cwd=d)
+    with open(ext, "w") as f:
+        f.write("subjectAltName=%s\nextendedKeyUsage=serverAuth\n"
+                % ",".join("DNS:" + h for h in hosts))
+    openssl("x509", "-req", "-in", csr, "-CA", PKI.ca, "-CAkey", PKI.ca_key, "-CAcreateserial",
+            "-days", "90", "-extfile", ext, "-out", cert, cwd=d)
+    return cert, key
+
+
+def spki_sha256(cert):
+    pub = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"],
+                         capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                         capture_output=True, check=True).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+GOOD_CERT = None
+
+
 def setUpModule():
-    global DNS, PKI, PORT
-    PORT = shared_port((GOOD, PLAIN, BADNAME, SILENT))
-    DNS = nsd.Nsd(ZONES)
+    global DNS, PKI, PORT, GOOD_CERT
+    PORT = shared_port((GOOD, PLAIN, BADNAME, SILENT, STS, STS_BADCERT))
+    PKI = Pki()
+    GOOD_CERT = PKI.make_server("mx-good", "mx.good.test", PKI.ca, PKI.ca_key, days=90)
+    zones = dict(ZONES)
+    zones["dane.test"] = zones["dane.test"].replace("SPKI", spki_sha256(GOOD_CERT[0]))
+    DNS = nsd.Nsd(zones)
     DNS.start()
-    try:
-        PKI = Pki()
-    except BaseException:
-        DNS.stop()
-        raise
 
 
 def tearDownModule():
@@ -71,14 +153,16 @@ class Check(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.nodes = []
-        good_cert = PKI.make_server("mx-good", "mx.good.test", PKI.ca, PKI.ca_key, days=90)
-        for addr, (cert, key), host in ((GOOD, good_cert, "mx.good.test"),
+        for addr, (cert, key), host in ((GOOD, GOOD_CERT, "mx.good.test"),
                                         (BADNAME, (PKI.cert, PKI.key), "mx.badname.test")):
             n = Node(addr, ("smtp",), smtp_port=PORT, myhostname=host,
                      smtpd_tls_cert_file=cert, smtpd_tls_key_file=key)
             cls.nodes.append(n)
             n.start()
         cls.plain = FakeSmtp(PLAIN, PORT)
+        sts_cert = multi_name_cert("mta-sts", [h for h in POLICIES if "stscert" not in h])
+        cls.https = [https_server(STS, PORT, *sts_cert),
+                     https_server(STS_BADCERT, PORT, *PKI.cert_key_for_other())]
         cls.silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         cls.silent.bind((SILENT, PORT))
         cls.silent.listen(8)  # the kernel completes handshakes; nobody speaks
@@ -87,6 +171,9 @@ class Check(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        for h in cls.https:
+            h.shutdown()
+            h.server_close()
         cls.silent.close()
         cls.plain.close()
         for n in cls.nodes:
@@ -97,8 +184,8 @@ class Check(unittest.TestCase):
         cls.cli.cleanup()
 
     def check(self, *args):
-        return self.cli.hk("check", "--port", str(PORT), "--ca", PKI.ca, "--timeout", "3",
-                           *args, check=False, timeout=120)
+        return self.cli.hk("check", "--port", str(PORT), "--https-port", str(PORT), "--ca",
+                           PKI.ca, "--timeout", "3", *args, check=False, timeout=120)
 
     def check_json(self, *domains):
         p = self.check("--json", *domains)
@@ -118,10 +205,44 @@ class Check(unittest.TestCase):
         self.assertIn("chain verified; name matches mx.good.test", cert)
         self.assertRegex(cert, r"\b(89|90) days left")
         self.assertTrue(self.lines(p.stdout, "OK", "versions"), p.stdout)
+        self.assertIn("mode enforce (id 20261124, max_age 604800), covers every MX",
+                      self.lines(p.stdout, "OK", "sts-policy")[0])
         for rec in ("spf", "dmarc", "mta-sts", "tls-rpt"):
             self.assertTrue(self.lines(p.stdout, "OK", rec), "%s missing:\n%s" % (rec, p.stdout))
         self.assertNotIn("WARN", p.stdout)
         self.assertNotIn("FAIL", p.stdout)
+
+    def sts_line(self, domain):
+        p = self.check(domain)
+        return p, [l for l in p.stdout.splitlines() if " sts-policy " in l]
+
+    def test_mta_sts_not_covering_the_mx(self):
+        p, lines = self.sts_line("stsbad.test")
+        self.assertEqual(p.returncode, 2, p.stdout)
+        self.assertTrue(lines and lines[0].split()[0] == "FAIL", p.stdout)
+        self.assertIn("MX mx.good.test is not in its mx list", lines[0])
+
+    def test_mta_sts_testing_mode(self):
+        p, lines = self.sts_line("ststest.test")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertEqual(lines[0].split()[0], "WARN", p.stdout)
+        self.assertIn("mode testing", lines[0])
+        self.assertIn("no MTA-STS (enforce) or DANE tells senders to insist", p.stdout)
+
+    def test_mta_sts_bad_certificate(self):
+        p, lines = self.sts_line("stscert.test")
+        self.assertEqual(p.returncode, 2, p.stdout)
+        self.assertEqual(lines[0].split()[0], "FAIL", p.stdout)
+        self.assertRegex(lines[0], r"(?i)certificate|SSL")
+
+    def test_dane_records_reported_not_trusted(self):
+        rc, j, p = self.check_json("dane.test")
+        dane = [c for c in j["domains"][0]["checks"] if c["check"] == "dane"]
+        self.assertEqual(len(dane), 1, p.stdout)
+        # nsd serves the zone unsigned: reported, with the match, but WARN.
+        self.assertEqual(dane[0]["status"], "WARN")
+        self.assertIn("2 TLSA records not DNSSEC-validated", dane[0]["detail"])
+        self.assertIn("1 of 1 addresses match", dane[0]["detail"])
 
     def test_plain_fails_in_clear(self):
         rc, j, p = self.check_json("plain.test")

@@ -148,6 +148,11 @@ class Pki:
             os.chmod(p, 0o644)
         return cert, key
 
+    def cert_key_for_other(self):
+        """The mx.ca.test certificate and key: a valid chain, a name that
+        matches nothing else."""
+        return self.cert, self.key
+
     def cleanup(self):
         if not hk.KEEP:
             shutil.rmtree(self.dir, ignore_errors=True)
