@@ -34,93 +34,15 @@
 #include "cmd/cmd.h"
 #include "dns/dns.h"
 #include "dns/dns_mx.h"
+#include "cmd/check_int.h"
 #include "probe/probe.h"
 #include "sts/sts.h"
 
 #include <curl/curl.h>
 
-#define CHECK_MAX_DOMAINS 64
-#define CHECK_MAX_ADDRS 20
-#define CHECK_NRECORDS 4
-
-enum check_level { CHK_OK, CHK_INFO, CHK_WARN, CHK_FAIL };
 static const char *const level_names[] = {"OK", "INFO", "WARN", "FAIL"};
 
-/* One probed address: the main probe and the two legacy handshakes. */
-struct check_addr {
-	struct check_domain *d;
-	char host[DNS_NAME_TEXT_MAX];
-	uint16_t pref;
-	char ip[INET6_ADDRSTRLEN];
-	struct sockaddr_storage sa;
-	struct probe_result main, tls11, tls10;
-	int pending;
-};
-
-/* The TLSA records of one MX host (RFC 7672: _25._tcp.HOST). */
-#define CHECK_MAX_TLSA 8
-struct check_tlsa {
-	struct check_domain *d;
-	char host[DNS_NAME_TEXT_MAX];
-	bool host_secure; /* the host's address records were authenticated */
-	enum dns_rc rc;
-	bool secure;
-	size_t n;
-	struct {
-		uint8_t usage, selector, mtype;
-		size_t len;
-		unsigned char data[64];
-	} rr[CHECK_MAX_TLSA];
-};
-
-/* One TXT record family looked up for the domain. */
-struct check_txt {
-	struct check_domain *d;
-	const char *what;   /* "spf", "dmarc", "mta-sts", "tls-rpt" */
-	const char *prefix; /* "v=spf1" ... */
-	char name[DNS_NAME_TEXT_MAX + 16];
-	enum dns_rc rc;
-	size_t count;	   /* records with the prefix */
-	char first[512];   /* the first one, for the report (quoted) */
-	char raw[512];	   /* the first one as it came (truncated) */
-	bool done;
-};
-
-struct check_domain {
-	struct check *chk;
-	char name[DNS_NAME_TEXT_MAX];
-	struct dns_mx_req *mx_req;
-	int mx_rc; /* dns_mx_result rc, -1 before */
-	char mx_reason[256];
-	bool implicit;
-	size_t naddrs;
-	struct check_addr addrs[CHECK_MAX_ADDRS];
-	struct check_txt txt[CHECK_NRECORDS];
-	bool mx_secure;
-	char sts_ip[INET6_ADDRSTRLEN]; /* an address of mta-sts.DOMAIN, or "" */
-	int sts_pending;
-	size_t ntlsa;
-	struct check_tlsa tlsa[DNS_MX_MAX_HOSTS];
-	int pending;
-	enum check_level worst;
-	char verdict[768];
-};
-
-struct check {
-	uv_loop_t *loop;
-	const char *ca;
-	int https_port;
-	struct dns *dns;
-	struct tls_client *tls, *tls11, *tls10;
-	struct probe_opts po;
-	int port;
-	bool json;
-	size_t ndomains;
-	struct check_domain *domains;
-	int pending;
-};
-
-static void
+void
 check_settle(struct check_domain *d)
 {
 	if (--d->pending == 0)
@@ -257,10 +179,6 @@ on_mx(void *ctx, struct dns_mx_result *r)
 	free(r);
 	check_settle(d);
 }
-
-struct out;
-static void out_line(struct out *o, enum check_level lvl, const char *what, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
 
 /* ---- MTA-STS (RFC 8461) ---- */
 
@@ -482,7 +400,6 @@ check_txt_start(struct check_domain *d, size_t i, const char *what, const char *
 
 /* ---- verdicts and output ---- */
 
-static void json_put_str(FILE *fp, const char *s);
 
 /* json_addrs - the facts per MX address, for scripts. */
 static void
@@ -518,7 +435,7 @@ json_addrs(FILE *fp, const struct check_domain *d)
 	}
 }
 
-static void
+void
 json_put_str(FILE *fp, const char *s)
 {
 	fputc('"', fp);
@@ -535,18 +452,8 @@ json_put_str(FILE *fp, const char *s)
 	fputc('"', fp);
 }
 
-/* One report line: text table or a JSON object in "checks". */
-struct out {
-	FILE *fp;
-	bool json;
-	bool first;
-	enum check_level *worst;
-};
 
-static void out_line(struct out *o, enum check_level lvl, const char *what, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-static void
+void
 out_line(struct out *o, enum check_level lvl, const char *what, const char *fmt, ...)
 {
 	char detail[1024];
@@ -796,10 +703,12 @@ report_domain(struct check_domain *d, FILE *fp, bool json, bool first)
 		report_sts(&o, d, &sts);
 		v = verdict(d, clear, unauth, reached, dane || sts);
 	}
+	check_clients_report(&o, d);
 	if (v > d->worst)
 		d->worst = v;
 	if (json) {
 		json_addrs(fp, d);
+		check_clients_json(fp, d);
 		fprintf(fp, "\n    ], \"status\": \"%s\", \"verdict\": ", level_names[d->worst]);
 		json_put_str(fp, d->verdict);
 		fputc('}', fp);
@@ -813,8 +722,8 @@ report_domain(struct check_domain *d, FILE *fp, bool json, bool first)
 static int
 check_usage(void)
 {
-	return cmd_usage_error("check [--port N] [--https-port N] [--ca FILE] [--timeout SECONDS] "
-	                       "[--json] DOMAIN...");
+	return cmd_usage_error("check [--clients] [--json] [--port N] [--https-port N] [--ca FILE] "
+	                       "[--timeout SECONDS] DOMAIN...");
 }
 
 static int
@@ -849,6 +758,8 @@ check_start_domain(struct check *chk, struct check_domain *d)
 	check_txt_start(d, 2, "mta-sts", "_mta-sts.", "v=STSv1");
 	check_txt_start(d, 3, "tls-rpt", "_smtp._tls.", "v=TLSRPTv1");
 	check_sts_start(d);
+	if (chk->clients)
+		check_clients_start(d);
 	d->mx_req = dns_mx_resolve(chk->dns, d->name, on_mx, d);
 	if (d->mx_req == NULL) {
 		d->mx_rc = DNS_MX_NXDOMAIN;
@@ -889,6 +800,7 @@ cmd_check(struct conf *conf, int argc, char **argv)
 		{"port", required_argument, NULL, 'p'}, {"ca", required_argument, NULL, 'a'},
 		{"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
 		{"https-port", required_argument, NULL, 'h'},
+		{"clients", no_argument, NULL, 'c'},
 		{NULL, 0, NULL, 0},
 	};
 	struct check chk = {.port = 25, .https_port = 443};
@@ -921,6 +833,9 @@ cmd_check(struct conf *conf, int argc, char **argv)
 		case 'j':
 			chk.json = true;
 			break;
+		case 'c':
+			chk.clients = true;
+			break;
 		default:
 			return check_usage();
 		}
@@ -945,6 +860,8 @@ cmd_check(struct conf *conf, int argc, char **argv)
 	tls_client_free(&chk.tls11);
 	tls_client_free(&chk.tls10);
 	uv_run(chk.loop, UV_RUN_NOWAIT);
+	for (size_t i = 0; i < chk.ndomains; i++)
+		check_clients_free(&chk.domains[i]);
 	free(chk.domains);
 	curl_global_cleanup();
 	return rc;

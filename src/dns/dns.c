@@ -337,7 +337,7 @@ dns_query(struct dns *d, const char *name, uint16_t type, dns_done_fn *done, voi
 
 	BUG_ON(done == NULL || d->closing);
 	BUG_ON(type != DNS_T_A && type != DNS_T_AAAA && type != DNS_T_MX && type != DNS_T_TXT &&
-	       type != DNS_T_TLSA && type != DNS_T_PTR);
+	       type != DNS_T_TLSA && type != DNS_T_PTR && type != DNS_T_SRV);
 	if (!dns_name_is_valid(name))
 		return NULL;
 	q = xcalloc(1, sizeof(*q));

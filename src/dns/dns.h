@@ -85,7 +85,7 @@ void dns_free(struct dns **d);
 
 /*
  * Starts a query for `name` of `type` (DNS_T_A, _AAAA, _MX, _TXT, _TLSA,
- * _PTR; another type is our bug). `done` runs once, later, on the loop.
+ * _PTR, _SRV; another type is our bug). `done` runs once, later, on the loop.
  * Returns NULL only when `name` is not a valid domain (dns_name_is_valid):
  * callers treat that as a permanent failure. Past the outstanding-query cap
  * the query still returns a handle and completes with DNS_TEMPFAIL.

@@ -196,6 +196,22 @@ dns_rr_tlsa(struct dns_rr *rr, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* dns_rr_srv - priority, weight, port, then a target name ending the
+   rdata (RFC 2782; no name compression in it, RFC 3597 4). */
+static int
+dns_rr_srv(struct dns_rr *rr, const uint8_t *p, size_t n)
+{
+	int used;
+
+	if (n < 7)
+		return -1;
+	rr->u.srv.prio = (uint16_t)(p[0] << 8 | p[1]);
+	rr->u.srv.weight = (uint16_t)(p[2] << 8 | p[3]);
+	rr->u.srv.port = (uint16_t)(p[4] << 8 | p[5]);
+	used = dns_name_decode(p + 6, n - 6, rr->u.srv.target, sizeof(rr->u.srv.target));
+	return used >= 0 && (size_t)used == n - 6 ? 0 : -1;
+}
+
 /* dns_rr_ptr - a name that is the whole rdata. */
 static int
 dns_rr_ptr(struct dns_rr *rr, const uint8_t *p, size_t n)
@@ -230,6 +246,9 @@ dns_rr_decode(struct dns_rr *rr, uint16_t type, const uint8_t *p, size_t n)
 		break;
 	case DNS_T_PTR:
 		rc = dns_rr_ptr(rr, p, n);
+		break;
+	case DNS_T_SRV:
+		rc = dns_rr_srv(rr, p, n);
 		break;
 	default:
 		rc = -1;

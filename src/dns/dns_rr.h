@@ -26,6 +26,7 @@
 #define DNS_T_MX 15
 #define DNS_T_TXT 16
 #define DNS_T_AAAA 28
+#define DNS_T_SRV 33
 #define DNS_T_TLSA 52
 
 #define DNS_NAME_WIRE_MAX 255 /* RFC 1035 2.3.4, length octets included */
@@ -47,6 +48,10 @@ struct dns_rr {
 		struct {
 			char name[DNS_NAME_TEXT_MAX];
 		} ptr;
+		struct {
+			uint16_t prio, weight, port;
+			char target[DNS_NAME_TEXT_MAX]; /* "." : service not offered */
+		} srv;
 		struct sockaddr_storage addr; /* A/AAAA, port 0 */
 		struct {
 			size_t len;

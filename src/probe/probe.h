@@ -2,6 +2,9 @@
  * probe.h -- one look at one mail server address, for `hikyaku check`:
  * banner, EHLO, is STARTTLS offered, the handshake (protocol, cipher, key
  * exchange), the certificate (chain, name, days to expiry), then QUIT.
+ * Also the client-side services (--clients): SMTP submission, IMAP and
+ * POP3, with STARTTLS/STLS or implicit TLS (RFC 8314), noting whether a
+ * password could be sent before TLS (AUTH, LOGINDISABLED, USER).
  *
  * A probe never sends mail: it stops after EHLO on TLS. Every step has its
  * own timer (opts.timeout_ms) and the whole probe a cap of four steps, so a
@@ -34,7 +37,11 @@ enum probe_stage {
 	PROBE_STAGE_DONE,
 };
 
+enum probe_proto { PROBE_SMTP, PROBE_IMAP, PROBE_POP3 };
+
 struct probe_opts {
+	enum probe_proto proto;
+	bool implicit_tls;    /* TLS first (465, 993, 995), else STARTTLS/STLS */
 	const char *helo;     /* our name in EHLO */
 	uint64_t timeout_ms;  /* per step */
 	struct tls_client *tls;
@@ -48,7 +55,9 @@ struct probe_result {
 	bool timeout;		  /* it stopped because a step timed out */
 	unsigned banner_code;
 	char banner[SMTP_REPLY_TEXT_MAX];
-	bool starttls;		 /* offered in EHLO */
+	bool starttls;		 /* offered (EHLO, CAPABILITY, CAPA) */
+	bool clear_login;	 /* a password could be sent before TLS: SMTP AUTH,
+				    IMAP without LOGINDISABLED, POP3 USER */
 	bool tls;		 /* handshake completed */
 	char version[16];	 /* "TLSv1.3" */
 	char cipher[64];

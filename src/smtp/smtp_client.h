@@ -52,6 +52,7 @@ enum smtp_ext {
 	SMTP_EXT_STARTTLS = 1 << 4,
 	SMTP_EXT_CHUNKING = 1 << 5,
 	SMTP_EXT_ENHANCEDSTATUSCODES = 1 << 6,
+	SMTP_EXT_AUTH = 1 << 7, /* only noted: `hikyaku check` warns of AUTH before TLS */
 };
 
 struct smtp_reply {

@@ -127,6 +127,7 @@ ehlo_keyword(struct smtp_reply *r, struct span t)
 	        {"STARTTLS", SMTP_EXT_STARTTLS},
 	        {"CHUNKING", SMTP_EXT_CHUNKING},
 	        {"ENHANCEDSTATUSCODES", SMTP_EXT_ENHANCEDSTATUSCODES},
+	        {"AUTH", SMTP_EXT_AUTH},
 	};
 	const uint8_t *sp = memchr(t.p, ' ', t.n);
 	struct span kw = {t.p, sp != NULL ? (size_t)(sp - t.p) : t.n};

@@ -17,7 +17,7 @@
 #include "fuzz.h"
 
 static const uint16_t fuzz_types[] = { DNS_T_A, DNS_T_AAAA, DNS_T_MX, DNS_T_TXT, DNS_T_TLSA,
-	DNS_T_PTR, 99 };
+	DNS_T_PTR, DNS_T_SRV, 99 };
 
 /* check_name - a decoded name: terminated in its buffer, and valid for a
    query unless it is the root or holds escapes. */
@@ -47,6 +47,10 @@ check_rr(const struct dns_rr *rr, uint16_t type, size_t n)
 		break;
 	case DNS_T_PTR:
 		check_name(rr->u.ptr.name, sizeof(rr->u.ptr.name));
+		break;
+	case DNS_T_SRV:
+		FUZZ_ASSERT(n >= 7);
+		check_name(rr->u.srv.target, sizeof(rr->u.srv.target));
 		break;
 	case DNS_T_TXT:
 		FUZZ_ASSERT(rr->u.txt.len < n && rr->u.txt.text[rr->u.txt.len] == '\0');

@@ -76,6 +76,7 @@ ZONES = {
 
 DNS = PKI = None
 PORT = None
+SUB_PORT = SUBS_PORT = None  # the good node's submission and submissions ports
 
 
 class StsHandler(http.server.BaseHTTPRequestHandler):
@@ -132,11 +133,20 @@ GOOD_CERT = None
 
 def setUpModule():
     global DNS, PKI, PORT, GOOD_CERT
+    global SUB_PORT, SUBS_PORT
     PORT = shared_port((GOOD, PLAIN, BADNAME, SILENT, STS, STS_BADCERT))
+    SUB_PORT = SUBS_PORT = PORT
+    while len({PORT, SUB_PORT, SUBS_PORT}) < 3:
+        SUB_PORT, SUBS_PORT = shared_port((GOOD,)), shared_port((GOOD,))
     PKI = Pki()
     GOOD_CERT = PKI.make_server("mx-good", "mx.good.test", PKI.ca, PKI.ca_key, days=90)
     zones = dict(ZONES)
     zones["dane.test"] = zones["dane.test"].replace("SPKI", spki_sha256(GOOD_CERT[0]))
+    # RFC 6186 / 8314 SRV records: good.test's users submit to the good
+    # node; plain.test's "submission" server never offers STARTTLS.
+    zones["good.test"] += ("_submission._tcp SRV 0 1 %d mx\n_submissions._tcp SRV 0 1 %d mx\n"
+                           "_pop3._tcp SRV 0 0 0 .\n" % (SUB_PORT, SUBS_PORT))
+    zones["plain.test"] += "_submission._tcp SRV 0 1 %d mx\n" % PORT
     DNS = nsd.Nsd(zones)
     DNS.start()
 
@@ -155,8 +165,14 @@ class Check(unittest.TestCase):
         cls.nodes = []
         for addr, (cert, key), host in ((GOOD, GOOD_CERT, "mx.good.test"),
                                         (BADNAME, (PKI.cert, PKI.key), "mx.badname.test")):
-            n = Node(addr, ("smtp",), smtp_port=PORT, myhostname=host,
+            svcs = ("smtp", "submission", "submissions") if addr == GOOD else ("smtp",)
+            n = Node(addr, svcs, smtp_port=PORT, myhostname=host,
                      smtpd_tls_cert_file=cert, smtpd_tls_key_file=key)
+            if addr == GOOD:
+                for svc, port in (("submission", SUB_PORT), ("submissions", SUBS_PORT)):
+                    n.ports[svc] = port
+                    n.settings[svc + "_listen"] = "%s:%d" % (GOOD, port)
+                n.write_config()
             cls.nodes.append(n)
             n.start()
         cls.plain = FakeSmtp(PLAIN, PORT)
@@ -243,6 +259,28 @@ class Check(unittest.TestCase):
         self.assertEqual(dane[0]["status"], "WARN")
         self.assertIn("2 TLSA records not DNSSEC-validated", dane[0]["detail"])
         self.assertIn("1 of 1 addresses match", dane[0]["detail"])
+
+    def test_clients(self):
+        p = self.check("--clients", "good.test", "plain.test")
+        self.assertEqual(p.returncode, 2, p.stdout)
+        good, plain = p.stdout.split("\nplain.test\n")
+        ok = [l for l in good.splitlines() if l.split()[:2] == ["OK", "client"]]
+        self.assertEqual(len(ok), 2, good)
+        self.assertRegex(ok[0], r"submissions mx\.good\.test\[127\.0\.0\.31\]:%d: TLSv1\.[23] "
+                         % SUBS_PORT)
+        self.assertRegex(ok[1], r"submission mx\.good\.test\[127\.0\.0\.31\]:%d: TLSv1\.[23] .*"
+                         r"chain verified; name matches" % SUB_PORT)
+        self.assertIn("_pop3._tcp.good.test: not offered", good)
+        self.assertIn("OK    clients   every published client service protects passwords", good)
+        self.assertIn("FAIL  client    submission mx.plain.test[127.0.0.32]:%d: no STARTTLS"
+                      % PORT, plain)
+        self.assertIn("FAIL  clients   a client can send its password in clear", plain)
+        # The same as JSON.
+        rc, j, _ = self.check_json("--clients", "good.test")
+        svcs = sorted(c["service"] for c in j["domains"][0]["clients"])
+        self.assertEqual(svcs, ["submission", "submissions"])
+        self.assertTrue(all(c["tls"] and not c["login_before_tls"]
+                            for c in j["domains"][0]["clients"]))
 
     def test_plain_fails_in_clear(self):
         rc, j, p = self.check_json("plain.test")

@@ -231,6 +231,10 @@ static const struct rr_case {
 	{ DNS_T_TLSA, IN("\3\1"), NULL },
 	{ DNS_T_PTR, IN("\4host\7example\0"), "host.example" },
 	{ DNS_T_PTR, IN("\4host\7example\0\0"), NULL },
+	{ DNS_T_SRV, IN("\0\0\0\1\x01\xd1\4mail\7example\0"), "0 1 465 mail.example" },
+	{ DNS_T_SRV, IN("\0\0\0\0\0\0\0"), "0 0 0 ." },
+	{ DNS_T_SRV, IN("\0\0\0\1\x01\xd1\4mail\0x"), NULL }, /* trailing octet */
+	{ DNS_T_SRV, IN("\0\0\0\1\x01\xd1"), NULL },
 	{ 99, IN("\1a\0"), NULL },
 };
 
@@ -258,6 +262,10 @@ rr_show(const struct dns_rr *rr, char *dst, size_t size)
 		break;
 	case DNS_T_PTR:
 		snprintf(dst, size, "%s", rr->u.ptr.name);
+		break;
+	case DNS_T_SRV:
+		snprintf(dst, size, "%u %u %u %s", rr->u.srv.prio, rr->u.srv.weight, rr->u.srv.port,
+		         rr->u.srv.target);
 		break;
 	case DNS_T_TXT:
 		snprintf(dst, size, "%.*s", (int)rr->u.txt.len, rr->u.txt.text);
