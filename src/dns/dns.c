@@ -333,12 +333,13 @@ struct dns_query *
 dns_query(struct dns *d, const char *name, uint16_t type, dns_done_fn *done, void *ctx)
 {
 	struct dns_query *q;
+	char wire[4 * DNS_NAME_TEXT_MAX];
 	int r;
 
 	BUG_ON(done == NULL || d->closing);
 	BUG_ON(type != DNS_T_A && type != DNS_T_AAAA && type != DNS_T_MX && type != DNS_T_TXT &&
 	       type != DNS_T_TLSA && type != DNS_T_PTR && type != DNS_T_SRV);
-	if (!dns_name_is_valid(name))
+	if (!dns_name_is_queryable(name) || dns_name_escape(name, wire, sizeof(wire)) < 0)
 		return NULL;
 	q = xcalloc(1, sizeof(*q));
 	q->d = d;
@@ -354,7 +355,7 @@ dns_query(struct dns *d, const char *name, uint16_t type, dns_done_fn *done, voi
 		dns_fail_soon(q, "too many outstanding queries");
 		return q;
 	}
-	r = ub_resolve_async(d->ub, q->name, type, DNS_CLASS_IN, q, dns_on_ub, &q->ub_id);
+	r = ub_resolve_async(d->ub, wire, type, DNS_CLASS_IN, q, dns_on_ub, &q->ub_id);
 	if (r != 0) {
 		dns_fail_soon(q, ub_strerror(r));
 		return q;

@@ -86,8 +86,9 @@ void dns_free(struct dns **d);
 /*
  * Starts a query for `name` of `type` (DNS_T_A, _AAAA, _MX, _TXT, _TLSA,
  * _PTR, _SRV; another type is our bug). `done` runs once, later, on the loop.
- * Returns NULL only when `name` is not a valid domain (dns_name_is_valid):
- * callers treat that as a permanent failure. Past the outstanding-query cap
+ * Returns NULL only when `name` cannot be asked (dns_name_is_queryable):
+ * callers treat that as a permanent failure. Host names must be checked
+ * with dns_name_is_valid() by the caller. Past the outstanding-query cap
  * the query still returns a handle and completes with DNS_TEMPFAIL.
  * The handle is invalid once `done` has started.
  */

@@ -44,6 +44,74 @@ dns_name_is_valid(const char *name)
 	return label > 0;
 }
 
+/* dns_escape_len - 4 when name[i] starts a \DDD escape (the form
+   dns_name_decode() writes for other octets), else 0. */
+static size_t
+dns_escape_len(const char *name, size_t i)
+{
+	const char *p = name + i;
+
+	if (p[0] != '\\' || p[1] < '0' || p[1] > '2' || p[2] < '0' || p[2] > '9' || p[3] < '0' ||
+	    p[3] > '9' || (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0') > 255)
+		return 0;
+	return 4;
+}
+
+bool
+dns_name_is_queryable(const char *name)
+{
+	size_t len = strlen(name), label = 0, octets = 0;
+
+	if (len > 0 && name[len - 1] == '.' && dns_escape_len(name, len >= 4 ? len - 4 : 0) == 0)
+		len--;
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			octets++;
+			continue;
+		}
+		if ((uint8_t)name[i] < 0x20 || (uint8_t)name[i] > 0x7e)
+			return false;
+		i += dns_escape_len(name, i) > 0 ? 3 : 0;
+		octets++;
+		if (++label > DNS_LABEL_MAX)
+			return false;
+	}
+	return label > 0 && octets <= DNS_NAME_WIRE_MAX - 2;
+}
+
+int
+dns_name_escape(const char *name, char *dst, size_t size)
+{
+	size_t w = 0;
+
+	for (const char *p = name; *p != '\0'; p++) {
+		uint8_t c = (uint8_t)*p;
+		bool plain = c == '.' || (c > 0x20 && c < 0x7f && strchr("\\;()\"@$", c) == NULL);
+
+		if (dns_escape_len(p, 0) > 0) { /* already an escape: keep it */
+			if (w + 4 >= size)
+				return -1;
+			memcpy(dst + w, p, 4);
+			w += 4;
+			p += 3;
+			continue;
+		}
+		if (w + (plain ? 1 : 4) >= size)
+			return -1;
+		if (plain)
+			dst[w++] = (char)c;
+		else
+			w += (size_t)snprintf(dst + w, size - w, "\\%03u", c);
+	}
+	dst[w] = '\0';
+	return 0;
+}
+
 bool
 dns_name_is_ip_literal(const char *name)
 {

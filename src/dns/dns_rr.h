@@ -73,6 +73,21 @@ struct dns_rr {
 bool dns_name_is_valid(const char *name);
 
 /*
+ * True when `name` may be asked at all (RFC 2181 11: any octet is allowed
+ * in a label): 1..253 octets, an optional final dot, labels of 1..63
+ * visible ASCII characters or spaces, where \DDD (as dns_name_decode()
+ * writes) stands for one octet. SPF macros build such names (RFC 7208
+ * 7.1); dns_query() escapes them for the wire. Everything that names a
+ * host must still pass dns_name_is_valid().
+ */
+bool dns_name_is_queryable(const char *name);
+
+/* Writes name in presentation form for a resolver library: '.' separates
+   labels, \DDD escapes are kept, other special characters become \DDD.
+   Returns 0, or -1 when it does not fit `size` (4 x 253 + 1 always fits). */
+int dns_name_escape(const char *name, char *dst, size_t size);
+
+/*
  * True when the last label of a valid name is all digits: "192.0.2.1" or
  * "10.1" are IP literals in disguise, not host names (RFC 1123 2.1, RFC
  * 3696 2), and must not be used as MX hosts.

@@ -15,6 +15,10 @@ which cannot read the temporary directory) and dies with the test process
 (PR_SET_PDEATHSIG) if that crashes. stop() ends it and removes the
 directory (kept when HIKYAKU_KEEP_TMP=1).
 
+Nsd(zones, failing=[names]) also configures zones nsd has no data for: it
+answers SERVFAIL for every name in them (a server that cannot answer; the
+resolver reports it like a timeout, see test_spf_suite.py).
+
 Zone text is the caller's, in zone-file syntax; without a $ORIGIN line the
 zone's name is used as origin. Names under .test are fine: hikyaku's
 resolver forwards them when dns_server is set.
@@ -159,10 +163,13 @@ def _die_with_parent():
 class Nsd:
     """nsd serving `zones` ({name: zone text}) on 127.0.0.1."""
 
-    def __init__(self, zones, port=None):
+    def __init__(self, zones, port=None, failing=()):
         if not zones:
             raise ValueError("at least one zone")
         self.zones = dict(zones)
+        # Zones nsd is told about but has no data for: it answers SERVFAIL
+        # for every name in them (a server that cannot answer).
+        self.failing = list(failing)
         self.port = port
         self.dir = None
         self.proc = None
@@ -222,6 +229,10 @@ class Nsd:
             origin = name.rstrip(".") + "."
             lines += ["zone:", '\tname: "%s"' % origin,
                       '\tzonefile: "%s"' % self._path(origin + "zone")]
+        for name in self.failing:
+            origin = name.rstrip(".") + "."
+            lines += ["zone:", '\tname: "%s"' % origin,
+                      '\tzonefile: "%s"' % self._path(origin + "missing")]
         with open(self._path("nsd.conf"), "w") as f:
             f.write("\n".join(lines) + "\n")
 

@@ -300,6 +300,30 @@ rr_decode_exact(uint16_t type, const uint8_t *in, size_t n, char *show, size_t s
 }
 
 static void
+test_name_queryable(void)
+{
+	char out[1100];
+
+	/* RFC 7208 7.1: SPF macros may put any visible character in a name. */
+	CHECK(dns_name_is_queryable("foo:bar/baz.example.com"));
+	CHECK(dns_name_is_queryable("a b%c.example.com."));
+	CHECK(!dns_name_is_valid("foo:bar/baz.example.com"));
+	CHECK(!dns_name_is_queryable(""));
+	CHECK(!dns_name_is_queryable("a..b"));
+	CHECK(!dns_name_is_queryable("a\tb.example"));
+	CHECK(!dns_name_is_queryable("caf\xc3\xa9.example"));
+	CHECK_INT(dns_name_escape("a b;c\\d\"(@$).x", out, sizeof(out)), 0);
+	CHECK_STR(out, "a\\032b\\059c\\092d\\034\\040\\064\\036\\041.x");
+	CHECK_INT(dns_name_escape("abc", out, 3), -1);
+	/* Decoded names carry \DDD escapes: kept, one octet each. */
+	CHECK(dns_name_is_queryable("foo\\058bar.example"));
+	CHECK_INT(dns_name_escape("foo\\058bar.example", out, sizeof(out)), 0);
+	CHECK_STR(out, "foo\\058bar.example");
+	CHECK_INT(dns_name_escape("a\\x", out, sizeof(out)), 0);
+	CHECK_STR(out, "a\\092x");
+}
+
+static void
 test_rr_decode(void)
 {
 	char got[600], part[600], what[700];
@@ -1024,8 +1048,11 @@ test_live_negative(void)
 	/* Invalid names are refused at once, with no callback. */
 	CHECK(dns_query(live.d, "", DNS_T_A, on_answer, &g) == NULL);
 	CHECK(dns_query(live.d, "a..example.test", DNS_T_A, on_answer, &g) == NULL);
-	CHECK(dns_query(live.d, "a b.example.test", DNS_T_A, on_answer, &g) == NULL);
-	CHECK(dns_query(live.d, "[192.0.2.1]", DNS_T_A, on_answer, &g) == NULL);
+	CHECK(dns_query(live.d, "a\tb.example.test", DNS_T_A, on_answer, &g) == NULL);
+	CHECK(dns_query(live.d, "caf\xc3\xa9.example.test", DNS_T_A, on_answer, &g) == NULL);
+	/* Any visible octet may be asked (SPF macros): escaped on the wire. */
+	ask(live.d, "a b:c.example.test", DNS_T_A, &g);
+	CHECK_INT(g.rc, DNS_NXDOMAIN);
 }
 
 /* ---- live: MX resolution ---- */
@@ -1506,6 +1533,7 @@ test_live_stop(void)
 static const struct t_test tests[] = {
 	T(test_name_valid),
 	T(test_name_decode),
+	T(test_name_queryable),
 	T(test_rr_decode),
 	T(test_mx_sort),
 	T(test_mx_select),
