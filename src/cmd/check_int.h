@@ -58,7 +58,7 @@ struct check_txt {
 	enum dns_rc rc;
 	size_t count;	   /* records with the prefix */
 	char first[512];   /* the first one, for the report (quoted) */
-	char raw[512];	   /* the first one as it came (truncated) */
+	char raw[4100];	   /* the first one as it came (truncated) */
 	bool done;
 };
 
@@ -78,6 +78,12 @@ struct check_domain {
 	size_t ntlsa;
 	struct check_tlsa tlsa[DNS_MX_MAX_HOSTS];
 	struct check_clients *clients; /* --clients, cmd_check_clients.c */
+	/* SPF evaluated for an address no record should list: how many DNS
+	   lookups the whole policy costs, and whether it is well-formed. */
+	bool spf_done;
+	int spf_result;
+	unsigned spf_lookups;
+	char spf_reason[256];
 	int pending;
 	enum check_level worst;
 	char verdict[768];

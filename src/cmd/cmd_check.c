@@ -36,6 +36,7 @@
 #include "dns/dns_mx.h"
 #include "cmd/check_int.h"
 #include "probe/probe.h"
+#include "msgauth/spf.h"
 #include "sts/sts.h"
 
 #include <curl/curl.h>
@@ -357,6 +358,34 @@ report_sts(struct out *o, struct check_domain *d, bool *enforced)
 /* ---- published records ---- */
 
 static void
+on_spf(void *ctx, const struct spf_verdict *v)
+{
+	struct check_domain *d = ctx;
+
+	d->spf_done = true;
+	d->spf_result = (int)v->result;
+	d->spf_lookups = v->lookups;
+	log_value(d->spf_reason, sizeof(d->spf_reason), v->reason, strlen(v->reason));
+	check_settle(d);
+}
+
+/* check_spf_start - evaluate the policy for 192.0.2.1 (TEST-NET-1, which
+   no real policy lists), so that every term up to "all" is followed and
+   the lookup count is the policy's worst case (RFC 7208 4.6.4). */
+static void
+check_spf_start(struct check_domain *d)
+{
+	char sender[DNS_NAME_TEXT_MAX + 16];
+	struct spf_request req = {.ip = "192.0.2.1", .sender = sender, .helo = d->chk->po.helo,
+	                          .receiver = d->chk->po.helo,
+	                          .timeout_ms = (unsigned)d->chk->po.timeout_ms * 2};
+
+	snprintf(sender, sizeof(sender), "postmaster@%s", d->name);
+	d->pending++;
+	spf_check_start(d->chk->loop, d->chk->dns, &req, on_spf, d);
+}
+
+static void
 on_txt(void *ctx, const struct dns_answer *ans)
 {
 	struct check_txt *t = ctx;
@@ -377,6 +406,8 @@ on_txt(void *ctx, const struct dns_answer *ans)
 			snprintf(t->raw, sizeof(t->raw), "%s", txt);
 		}
 	}
+	if (t == &t->d->txt[0] && t->count == 1)
+		check_spf_start(t->d);
 	check_settle(t->d);
 }
 
@@ -605,6 +636,31 @@ report_dane(struct out *o, const struct check_domain *d, const struct check_tlsa
 	out_line(o, CHK_OK, "dane", "_25._tcp.%s: DNSSEC-signed, every address matches", t->host);
 }
 
+/* report_spf - syntax and the lookup budget of the one SPF record. */
+static void
+report_spf(struct out *o, const struct check_txt *t)
+{
+	const struct check_domain *d = t->d;
+	struct spf_record *rec = xmalloc(sizeof(*rec));
+	const char *err = NULL;
+
+	if (spf_record_parse(span_str(t->raw), rec, &err) < 0)
+		out_line(o, CHK_FAIL, "spf", "%s: %s: %s (permerror for every receiver)", t->name,
+		         t->first, err);
+	else if (!d->spf_done)
+		out_line(o, CHK_WARN, "spf", "%s: %s: not evaluated", t->name, t->first);
+	else if (d->spf_result == SPF_PERMERROR)
+		out_line(o, CHK_FAIL, "spf", "%s: %s: permerror: %s", t->name, t->first,
+		         d->spf_reason);
+	else if (d->spf_result == SPF_TEMPERROR)
+		out_line(o, CHK_WARN, "spf", "%s: %s: temperror: %s", t->name, t->first,
+		         d->spf_reason);
+	else
+		out_line(o, d->spf_lookups > 8 ? CHK_WARN : CHK_OK, "spf",
+		         "%s: %s (%u of 10 DNS lookups)", t->name, t->first, d->spf_lookups);
+	free(rec);
+}
+
 static void
 report_txt(struct out *o, const struct check_txt *t)
 {
@@ -619,6 +675,8 @@ report_txt(struct out *o, const struct check_txt *t)
 	else if (t->count > 1)
 		out_line(o, CHK_FAIL, t->what, "%s: %zu %s records (exactly one is allowed)", t->name,
 		         t->count, t->prefix);
+	else if (t == &t->d->txt[0])
+		report_spf(o, t);
 	else
 		out_line(o, CHK_OK, t->what, "%s: %s", t->name, t->first);
 }

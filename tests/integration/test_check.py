@@ -71,6 +71,12 @@ ZONES = {
                          "@ TXT \"v=spf1 -all\"\n@ TXT \"v=spf1 mx -all\"\n" % BADNAME),
     "silent.test": zone("@ MX 10 mx\n", "mx A %s\n" % SILENT),
     "nullmx.test": zone("@ MX 0 .\n"),
+    # SPF: eleven lookups in a chain of includes; and a syntax error.
+    "spfmany.test": zone("@ MX 10 mx.good.test.\n",
+                         "@ TXT \"v=spf1 include:i1.spfmany.test -all\"\n" +
+                         "".join("i%d TXT \"v=spf1 a include:i%d.spfmany.test -all\"\n" % (i, i + 1)
+                                 for i in range(1, 12))),
+    "spfbad.test": zone("@ MX 10 mx.good.test.\n", "@ TXT \"v=spf1 ip4:300.1.2.3 -all\"\n"),
     "nomx.test": zone(""),
 }
 
@@ -281,6 +287,13 @@ class Check(unittest.TestCase):
         self.assertEqual(svcs, ["submission", "submissions"])
         self.assertTrue(all(c["tls"] and not c["login_before_tls"]
                             for c in j["domains"][0]["clients"]))
+
+    def test_spf_lookups_and_syntax(self):
+        p = self.check("good.test", "spfmany.test", "spfbad.test")
+        spf = [l for l in p.stdout.splitlines() if " spf " in l]
+        self.assertRegex(spf[0], r"^  OK .*\(1 of 10 DNS lookups\)$")
+        self.assertRegex(spf[1], r"^  FAIL .*permerror: .*(lookup|limit)")
+        self.assertRegex(spf[2], r"^  FAIL .*ip4:300\.1\.2\.3.*permerror for every receiver")
 
     def test_plain_fails_in_clear(self):
         rc, j, p = self.check_json("plain.test")
