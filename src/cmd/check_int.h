@@ -62,6 +62,16 @@ struct check_txt {
 	bool done;
 };
 
+/* One DKIM selector's key record (--dkim-selector). */
+#define CHECK_MAX_SELECTORS 8
+struct check_dkim {
+	struct check_domain *d;
+	char name[DNS_NAME_TEXT_MAX + 16]; /* SELECTOR._domainkey.DOMAIN */
+	enum dns_rc rc;
+	size_t count;
+	char raw[4100];
+};
+
 struct check_domain {
 	struct check *chk;
 	char name[DNS_NAME_TEXT_MAX];
@@ -80,6 +90,8 @@ struct check_domain {
 	struct check_clients *clients; /* --clients, cmd_check_clients.c */
 	/* SPF evaluated for an address no record should list: how many DNS
 	   lookups the whole policy costs, and whether it is well-formed. */
+	size_t ndkim;
+	struct check_dkim dkim[CHECK_MAX_SELECTORS];
 	bool spf_done;
 	int spf_result;
 	unsigned spf_lookups;
@@ -99,6 +111,8 @@ struct check {
 	int port;
 	bool json;
 	bool clients;
+	size_t nselectors;
+	const char *selectors[CHECK_MAX_SELECTORS];
 	size_t ndomains;
 	struct check_domain *domains;
 	int pending;

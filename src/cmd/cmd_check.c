@@ -36,7 +36,11 @@
 #include "dns/dns_mx.h"
 #include "cmd/check_int.h"
 #include "probe/probe.h"
+#include "msgauth/dkim.h"
 #include "msgauth/spf.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include "sts/sts.h"
 
 #include <curl/curl.h>
@@ -386,6 +390,35 @@ check_spf_start(struct check_domain *d)
 }
 
 static void
+on_dkim(void *ctx, const struct dns_answer *ans)
+{
+	struct check_dkim *k = ctx;
+
+	k->rc = ans->rc;
+	for (size_t i = 0; ans->rc == DNS_OK && i < ans->n; i++)
+		if (k->count++ == 0)
+			snprintf(k->raw, sizeof(k->raw), "%s", ans->rr[i].u.txt.text);
+	check_settle(k->d);
+}
+
+static void
+check_dkim_start(struct check_domain *d)
+{
+	for (size_t i = 0; i < d->chk->nselectors; i++) {
+		struct check_dkim *k = &d->dkim[d->ndkim];
+
+		k->d = d;
+		snprintf(k->name, sizeof(k->name), "%s._domainkey.%s", d->chk->selectors[i], d->name);
+		d->pending++;
+		if (dns_query(d->chk->dns, k->name, DNS_T_TXT, on_dkim, k) == NULL) {
+			d->pending--;
+			continue;
+		}
+		d->ndkim++;
+	}
+}
+
+static void
 on_txt(void *ctx, const struct dns_answer *ans)
 {
 	struct check_txt *t = ctx;
@@ -661,6 +694,53 @@ report_spf(struct out *o, const struct check_txt *t)
 	free(rec);
 }
 
+/* report_dkim_key - the algorithm and, for RSA, the modulus size. */
+static void
+report_dkim_key(struct out *o, const struct check_dkim *k, const struct dkim_key *key)
+{
+	const unsigned char *p = key->p;
+	EVP_PKEY *pk = key->type == DKIM_KEY_RSA ? d2i_PUBKEY(NULL, &p, (long)key->plen) : NULL;
+	int bits = pk != NULL ? EVP_PKEY_get_bits(pk) : 0;
+	const char *testing = key->testing ? " (t=y: testing, verifiers may ignore failures)" : "";
+
+	EVP_PKEY_free(pk);
+	if (key->type == DKIM_KEY_ED25519)
+		out_line(o, key->testing ? CHK_WARN : CHK_OK, "dkim", "%s: ed25519%s", k->name,
+		         testing);
+	else if (bits == 0)
+		out_line(o, CHK_FAIL, "dkim", "%s: RSA key does not decode", k->name);
+	else if (bits < 1024)
+		out_line(o, CHK_FAIL, "dkim", "%s: RSA %d bits: verifiers reject keys under 1024 "
+		         "(RFC 8301)", k->name, bits);
+	else
+		out_line(o, bits < 2048 || key->testing ? CHK_WARN : CHK_OK, "dkim", "%s: RSA %d bits%s%s",
+		         k->name, bits, bits < 2048 ? " (2048 recommended)" : "", testing);
+}
+
+/* report_dkim - a selector's key: published, well-formed, strong enough
+   (RFC 8301: RSA of 1024 bits at least, 2048 recommended). */
+static void
+report_dkim(struct out *o, const struct check_dkim *k)
+{
+	struct dkim_key *key = xmalloc(sizeof(*key));
+	const char *err = NULL;
+
+	if (k->rc == DNS_TEMPFAIL || k->rc == DNS_BOGUS)
+		out_line(o, CHK_WARN, "dkim", "%s: lookup failed (%s)", k->name, dns_rc_name(k->rc));
+	else if (k->count == 0)
+		out_line(o, CHK_FAIL, "dkim", "%s: no key record", k->name);
+	else if (k->count > 1)
+		out_line(o, CHK_FAIL, "dkim", "%s: %zu TXT records (verifiers need exactly one)",
+		         k->name, k->count);
+	else if (dkim_key_parse(key, span_str(k->raw), &err) < 0)
+		out_line(o, CHK_FAIL, "dkim", "%s: malformed key record: %s", k->name, err);
+	else if (key->revoked)
+		out_line(o, CHK_WARN, "dkim", "%s: revoked (empty p=)", k->name);
+	else
+		report_dkim_key(o, k, key);
+	free(key);
+}
+
 static void
 report_txt(struct out *o, const struct check_txt *t)
 {
@@ -757,6 +837,8 @@ report_domain(struct check_domain *d, FILE *fp, bool json, bool first)
 	for (size_t i = 0; i < CHECK_NRECORDS; i++)
 		if (d->txt[i].what != NULL)
 			report_txt(&o, &d->txt[i]);
+	for (size_t i = 0; i < d->ndkim; i++)
+		report_dkim(&o, &d->dkim[i]);
 	if (d->mx_rc == DNS_MX_OK) {
 		report_sts(&o, d, &sts);
 		v = verdict(d, clear, unauth, reached, dane || sts);
@@ -780,8 +862,8 @@ report_domain(struct check_domain *d, FILE *fp, bool json, bool first)
 static int
 check_usage(void)
 {
-	return cmd_usage_error("check [--clients] [--json] [--port N] [--https-port N] [--ca FILE] "
-	                       "[--timeout SECONDS] DOMAIN...");
+	return cmd_usage_error("check [--clients] [--dkim-selector S]... [--json] [--port N] "
+	                       "[--https-port N] [--ca FILE] [--timeout SECONDS] DOMAIN...");
 }
 
 static int
@@ -816,6 +898,7 @@ check_start_domain(struct check *chk, struct check_domain *d)
 	check_txt_start(d, 2, "mta-sts", "_mta-sts.", "v=STSv1");
 	check_txt_start(d, 3, "tls-rpt", "_smtp._tls.", "v=TLSRPTv1");
 	check_sts_start(d);
+	check_dkim_start(d);
 	if (chk->clients)
 		check_clients_start(d);
 	d->mx_req = dns_mx_resolve(chk->dns, d->name, on_mx, d);
@@ -859,6 +942,7 @@ cmd_check(struct conf *conf, int argc, char **argv)
 		{"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
 		{"https-port", required_argument, NULL, 'h'},
 		{"clients", no_argument, NULL, 'c'},
+		{"dkim-selector", required_argument, NULL, 's'},
 		{NULL, 0, NULL, 0},
 	};
 	struct check chk = {.port = 25, .https_port = 443};
@@ -893,6 +977,11 @@ cmd_check(struct conf *conf, int argc, char **argv)
 			break;
 		case 'c':
 			chk.clients = true;
+			break;
+		case 's':
+			if (chk.nselectors == CHECK_MAX_SELECTORS || !dns_name_is_valid(optarg))
+				return check_usage();
+			chk.selectors[chk.nselectors++] = optarg;
 			break;
 		default:
 			return check_usage();

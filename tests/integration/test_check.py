@@ -126,6 +126,23 @@ def multi_name_cert(name, hosts):
     return cert, key
 
 
+def dkim_p(algorithm, bits=None):
+    """A fresh public key as DKIM's p= (base64 SubjectPublicKeyInfo)."""
+    args = ["openssl", "genpkey", "-algorithm", algorithm]
+    if bits:
+        args += ["-pkeyopt", "rsa_keygen_bits:%d" % bits]
+    key = subprocess.run(args, capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubout", "-outform", "DER"], input=key,
+                         capture_output=True, check=True).stdout
+    import base64
+    return base64.b64encode(der).decode()
+
+
+def txt(value):
+    """A TXT rdata in zone syntax, split into 255-octet strings."""
+    return " ".join('"%s"' % value[i:i + 255] for i in range(0, len(value), 255))
+
+
 def spki_sha256(cert):
     pub = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"],
                          capture_output=True, check=True).stdout
@@ -147,6 +164,13 @@ def setUpModule():
     PKI = Pki()
     GOOD_CERT = PKI.make_server("mx-good", "mx.good.test", PKI.ca, PKI.ca_key, days=90)
     zones = dict(ZONES)
+    zones["dkim.test"] = zone("@ MX 10 mx.good.test.\n", "".join(
+        "%s._domainkey TXT %s\n" % (sel, txt(rec)) for sel, rec in (
+            ("rsa", "v=DKIM1; k=rsa; p=" + dkim_p("RSA", 2048)),
+            ("weak", "v=DKIM1; k=rsa; p=" + dkim_p("RSA", 512)),
+            ("ed", "v=DKIM1; k=ed25519; p=" + "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="),
+            ("gone", "v=DKIM1; p="),
+            ("junk", "v=DKIM1; k=rsa; p=!!!"))))
     zones["dane.test"] = zones["dane.test"].replace("SPKI", spki_sha256(GOOD_CERT[0]))
     # RFC 6186 / 8314 SRV records: good.test's users submit to the good
     # node; plain.test's "submission" server never offers STARTTLS.
@@ -294,6 +318,21 @@ class Check(unittest.TestCase):
         self.assertRegex(spf[0], r"^  OK .*\(1 of 10 DNS lookups\)$")
         self.assertRegex(spf[1], r"^  FAIL .*permerror: .*(lookup|limit)")
         self.assertRegex(spf[2], r"^  FAIL .*ip4:300\.1\.2\.3.*permerror for every receiver")
+
+    def test_dkim_selectors(self):
+        args = []
+        for sel in ("rsa", "ed", "weak", "gone", "junk", "missing"):
+            args += ["--dkim-selector", sel]
+        p = self.check(*args, "dkim.test")
+        lines = {l.split()[2].split("._")[0]: l for l in p.stdout.splitlines()
+                 if " dkim " in l}
+        self.assertRegex(lines["rsa"], r"^  OK .*RSA 2048 bits$")
+        self.assertRegex(lines["ed"], r"^  OK .*ed25519$")
+        self.assertRegex(lines["weak"], r"^  FAIL .*RSA 512 bits: verifiers reject")
+        self.assertRegex(lines["gone"], r"^  WARN .*revoked")
+        self.assertRegex(lines["junk"], r"^  FAIL .*malformed key record")
+        self.assertRegex(lines["missing"], r"^  FAIL .*no key record")
+        self.assertEqual(p.returncode, 2, p.stdout)
 
     def test_plain_fails_in_clear(self):
         rc, j, p = self.check_json("plain.test")
