@@ -578,6 +578,35 @@ msg_rewrite(struct queue *q, struct qmsg *m)
 	queue_job_submit(q, queue_job_new(QJ_REWRITE, &m->env, on_rewritten, m));
 }
 
+/* A delivery's destination slot, held until its results are durable. */
+struct slot_release {
+	struct qmsg *m;
+	struct qdest *dest;
+};
+
+/*
+ * on_delivered_durable - the envelope now records the delivery: only now
+ * may the destination take its next message. Were the slot freed at once,
+ * a reused connection would start the next transaction while the last
+ * one's 250 is still only in memory, and one SIGKILL could then resend
+ * several messages; this way at most one transaction per slot is in the
+ * RFC 5321 6.1 window (its 250 received, not yet recorded).
+ */
+static void
+on_delivered_durable(struct queue_job *job)
+{
+	struct slot_release *r = job->ctx;
+	struct queue *q = r->m->q;
+
+	job->ctx = r->m;
+	if (!q->sched->stopping) { /* stopping: the dests are gone already */
+		r->dest->active--;
+		dest_pump(q, r->dest);
+	}
+	free(r);
+	on_rewritten(job);
+}
+
 void
 queue_delivery_done(struct queue *q, struct queue_delivery_handle *h,
                     const struct queue_rcpt_result *results)
@@ -592,13 +621,20 @@ queue_delivery_done(struct queue *q, struct queue_delivery_handle *h,
 			apply_result(s, m, &m->env.rcpts[h->idx[i]], &results[i], t);
 	}
 	m->inflight--;
-	h->dest->active--;
 	s->inflight--;
-	if (!m->deleted)
-		msg_rewrite(q, m);
-	else if (msg_idle(m))
-		msg_finish(q, m);
-	dest_pump(q, h->dest);
+	if (!m->deleted) {
+		struct slot_release *r = xcalloc(1, sizeof(*r));
+
+		r->m = m;
+		r->dest = h->dest;
+		m->writes++;
+		queue_job_submit(q, queue_job_new(QJ_REWRITE, &m->env, on_delivered_durable, r));
+	} else {
+		h->dest->active--;
+		if (msg_idle(m))
+			msg_finish(q, m);
+		dest_pump(q, h->dest);
+	}
 	handle_free(h);
 }
 

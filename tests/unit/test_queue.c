@@ -439,6 +439,13 @@ env_count_is(void *ctx)
 }
 
 static bool
+fx_has_5(void *ctx)
+{
+	(void)ctx;
+	return fx.n == 5;
+}
+
+static bool
 idle(void *ctx)
 {
 	size_t n, inflight;
@@ -533,12 +540,15 @@ test_sched_grouping_and_cap(void)
 	}
 	CHECK_INT(nz, 2);
 	CHECK_INT(nx, 1);
-	/* One z.test delivery done: the third starts. */
+	/* One z.test delivery done: the third starts, once that result is
+	   durable (the slot is held until then). */
 	for (size_t i = 0; i < 4; i++)
 		if (strcmp(fx.d[i].domain, "z.test") == 0) {
 			finish(q, i, QR_SENT, 250, "2.0.0", "ok");
 			break;
 		}
+	CHECK_INT(fx.n, 4);
+	CHECK(spin(&loop, fx_has_5, NULL));
 	CHECK_INT(fx.n, 5);
 	CHECK_STR(fx.d[4].domain, "z.test");
 	CHECK_INT(fx.d[4].n, 27);
