@@ -14,7 +14,7 @@ PKGS="meson ninja-build pkg-config gcc clang libuv1-dev libssl-dev
 libsqlite3-dev libsodium-dev libunbound-dev libcurl4-openssl-dev
 libclang-rt-14-dev python3 openssl swaks curl postfix sqlite3 procps
 nsd ldnsutils dns-root-data python3-yaml python3-spf python3-dkim
-libunistring-dev"
+libunistring-dev libpsl-dev publicsuffix"
 
 missing=""
 for p in $PKGS; do

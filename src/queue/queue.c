@@ -32,6 +32,7 @@
 
 #include "base/log.h"
 #include "base/wfile.h"
+#include "base/wfile_prefix.h"
 #include "base/xalloc.h"
 #include "ev/ev_batch.h"
 #include "queue/queue_int.h"
@@ -43,6 +44,9 @@ struct queue_tx {
 	struct queue_job job; /* first: the committer sees the tx as a job */
 	struct queue *q;
 	struct wfile w; /* the message's temp file */
+	struct buf prefix; /* queue_tx_set_prefix(); */
+	uint64_t skip;
+	bool has_prefix;
 	char msg_tmp[64];
 	struct queue_env env;
 	queue_done_fn *done;
@@ -224,6 +228,7 @@ queue_tx_begin(struct queue *q, const char *sender, const char **error_r)
 		return NULL;
 	}
 	wfile_init(&tx->w, fd);
+	buf_init(&tx->prefix, 0, QUEUE_MAX_PREFIX);
 	tx->q = q;
 	tx->env.arrival = queue_now(q);
 	tx->env.sender = xstrdup(sender);
@@ -292,12 +297,26 @@ queue_tx_write(struct queue_tx *tx, const void *p, size_t n)
 	return wfile_write(&tx->w, p, n);
 }
 
+int
+queue_tx_set_prefix(struct queue_tx *tx, const void *prefix, size_t n, uint64_t skip)
+{
+	if (skip > tx->w.size || n > QUEUE_MAX_PREFIX)
+		return -1;
+	buf_clear(&tx->prefix);
+	if (buf_append(&tx->prefix, prefix, n) < 0)
+		return -1;
+	tx->skip = skip;
+	tx->has_prefix = true;
+	return 0;
+}
+
 static void
 tx_free(struct queue_tx *tx)
 {
 	if (tx->w.fd >= 0)
 		close(tx->w.fd);
 	wfile_deinit(&tx->w);
+	buf_deinit(&tx->prefix);
 	buf_deinit(&tx->job.env_text);
 	queue_env_deinit(&tx->env);
 	free(tx);
@@ -394,6 +413,16 @@ job_fail(struct queue_job *job, const char *what, int errnum)
 	snprintf(job->err, sizeof(job->err), "%s %s: %s", what, job->id, strerror(errnum));
 }
 
+/* job_prefix - a new message's prefix in place (committer thread). */
+static int
+job_prefix(struct queue_tx *tx)
+{
+	if (!tx->has_prefix)
+		return 0;
+	return wfile_prefix_apply(&tx->w, tx->q->tmp_fd, tx->msg_tmp, buf_peek(&tx->prefix),
+	                          tx->skip);
+}
+
 /* Step 1 for one job: its bytes into queue/tmp. */
 static void
 job_write(struct queue *q, struct queue_job *job)
@@ -403,6 +432,10 @@ job_write(struct queue *q, struct queue_job *job)
 
 	if (job->kind == QJ_REMOVE || job->status != 0)
 		return;
+	if (job->kind == QJ_NEW && job_prefix((struct queue_tx *)job) < 0) {
+		job_fail(job, "prefix message", ((struct queue_tx *)job)->w.err);
+		return;
+	}
 	if (job->kind == QJ_NEW && wfile_flush(&((struct queue_tx *)job)->w) < 0) {
 		job_fail(job, "write message", ((struct queue_tx *)job)->w.err);
 		return;

@@ -146,6 +146,16 @@ void queue_tx_set_options(struct queue_tx *tx, unsigned flags, const char *envid
 int queue_tx_add_rcpt(struct queue_tx *tx, const char *rcpt, const char *orcpt, unsigned notify);
 /* Buffered append. Returns 0, or -1; an error is sticky and fails the commit. */
 int queue_tx_write(struct queue_tx *tx, const void *p, size_t n);
+/*
+ * At commit, the spooled message becomes `prefix` followed by what was
+ * written from offset `skip` on (skip <= bytes written so far): e.g. the
+ * DKIM-Signature fields, prepended once at queue entry (see
+ * base/wfile_prefix.h for how and what it costs). The prefix is copied, at
+ * most QUEUE_MAX_PREFIX bytes. Returns 0, or -1 (skip past the data,
+ * prefix too long).
+ */
+#define QUEUE_MAX_PREFIX (1024 * 1024)
+int queue_tx_set_prefix(struct queue_tx *tx, const void *prefix, size_t n, uint64_t skip);
 
 /* status 1: queued durably, id_or_error is the queue id; -1: failed,
    nothing queued, id_or_error says why. */

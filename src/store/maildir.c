@@ -28,6 +28,7 @@
 
 #include "base/buf.h"
 #include "base/wfile.h"
+#include "base/wfile_prefix.h"
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "ev/ev_batch.h"
@@ -41,7 +42,10 @@ struct maildir_tx {
 	struct store *s;
 	struct wfile w; /* the temp file */
 	char name[256]; /* "<sec>.M<usec>P<pid>Q<seq>.<host>": temp name and Maildir base */
-	char **dirs; /* recipients' Maildirs */
+	struct buf prefix; /* maildir_tx_set_prefix(); empty: none */
+	uint64_t skip;
+	bool has_prefix;
+	char **dirs; /* recipients' Maildirs (a folder's, after set_folder) */
 	size_t ndirs, capdirs;
 	size_t nlinked; /* links made so far (to undo on failure) */
 	maildir_done_fn *done;
@@ -125,6 +129,15 @@ maildir_create(const char *dir)
 			return -1;
 		changed |= rc;
 	}
+	/* A Maildir++ sub-folder (".Junk") carries an empty marker file. */
+	slash = strrchr(dir, '/');
+	if (changed && slash != NULL && slash[1] == '.') {
+		int fd;
+
+		snprintf(sub, sizeof(sub), "%s/maildirfolder", dir);
+		if ((fd = open(sub, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0)
+			close(fd);
+	}
 	return changed ? fsync_dir(dir) : 0;
 }
 
@@ -178,6 +191,7 @@ maildir_tx_begin(struct store *s, const char **error_r)
 	}
 	tx->s = s;
 	wfile_init(&tx->w, fd);
+	buf_init(&tx->prefix, 0, MAILDIR_MAX_PREFIX);
 	return tx;
 }
 
@@ -216,7 +230,52 @@ tx_free(struct maildir_tx *tx)
 		free(tx->dirs[i]);
 	free(tx->dirs);
 	wfile_deinit(&tx->w);
+	buf_deinit(&tx->prefix);
 	free(tx);
+}
+
+int
+maildir_tx_set_prefix(struct maildir_tx *tx, const void *prefix, size_t n, uint64_t skip)
+{
+	if (skip > tx->w.size || n > MAILDIR_MAX_PREFIX)
+		return -1;
+	buf_clear(&tx->prefix);
+	if (buf_append(&tx->prefix, prefix, n) < 0)
+		return -1;
+	tx->skip = skip;
+	tx->has_prefix = true;
+	return 0;
+}
+
+/* folder_name_ok - a plain Maildir++ folder name: no '.', '/' or escapes. */
+static bool
+folder_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+		      (name[i] >= '0' && name[i] <= '9') || name[i] == '-' || name[i] == '_'))
+			return false;
+	return true;
+}
+
+int
+maildir_tx_set_folder(struct maildir_tx *tx, const char *name)
+{
+	char dir[PATH_MAX_LEN];
+
+	if (!folder_name_ok(name))
+		return -1;
+	for (size_t i = 0; i < tx->ndirs; i++) {
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/.%s", tx->dirs[i], name) >= sizeof(dir))
+			return -1;
+		free(tx->dirs[i]);
+		tx->dirs[i] = xstrdup(dir);
+	}
+	return 0;
 }
 
 void
@@ -296,7 +355,10 @@ batch_sync_files(struct maildir_tx *list)
 	bool going = false;
 
 	for (struct maildir_tx *tx = list; tx != NULL; tx = tx_next(tx)) {
-		if (wfile_flush(&tx->w) < 0)
+		if (tx->has_prefix && wfile_prefix_apply(&tx->w, tx->s->tmp_fd, tx->name,
+		                                         buf_peek(&tx->prefix), tx->skip) < 0)
+			tx_fail(tx, "prefix", "temp file", tx->w.err);
+		else if (wfile_flush(&tx->w) < 0)
 			tx_fail(tx, "write", "temp file", tx->w.err);
 		else if (tx->ndirs == 0)
 			tx_fail(tx, "commit", "(no recipients)", EINVAL);

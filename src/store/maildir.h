@@ -15,12 +15,20 @@
  * completions come back to the loop thread through uv_async_send(). The
  * committer never touches SQLite: paths are resolved at maildir_tx_add_rcpt().
  * Without store_commit_start(), maildir_tx_commit() works synchronously.
- * Standards: Maildir (cr.yp.to/proto/maildir.html), Maildir++ ",S=".
+ * A prefix (maildir_tx_set_prefix) replaces the start of what was written
+ * at commit: header fields that depend on the whole message, and the
+ * header section without forged ones (see base/wfile_prefix.h for why and
+ * what it costs). A folder (maildir_tx_set_folder) delivers into the
+ * Maildir++ sub-folder ".NAME" of every recipient (e.g. Junk), made with
+ * its cur/new/tmp and "maildirfolder" marker when missing.
+ * Standards: Maildir (cr.yp.to/proto/maildir.html), Maildir++ ",S=" and
+ * ".Folder" directories.
  */
 #ifndef HIKYAKU_STORE_MAILDIR_H
 #define HIKYAKU_STORE_MAILDIR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -28,6 +36,8 @@
 
 /* Max recipients of one transaction (smtpd_recipient_limit's upper bound). */
 #define MAILDIR_MAX_RCPTS 100000
+/* Largest prefix: a header section kept in memory plus added fields. */
+#define MAILDIR_MAX_PREFIX (1024 * 1024)
 
 struct maildir_tx;
 
@@ -43,6 +53,18 @@ int maildir_tx_write(struct maildir_tx *tx, const void *p, size_t n);
 /* Adds an existing account (any case; a repeated address is ignored).
    Returns 0, or -1 (invalid address, no such user, database error). */
 int maildir_tx_add_rcpt(struct maildir_tx *tx, const char *address);
+/*
+ * At commit, the stored message becomes `prefix` followed by what was
+ * written from offset `skip` on (skip <= bytes written so far; the caller
+ * keeps the bytes it replaces). The prefix is copied (at most
+ * MAILDIR_MAX_PREFIX bytes). Returns 0, or -1 when skip is past the data
+ * or the prefix too long. Loop thread, before maildir_tx_commit().
+ */
+int maildir_tx_set_prefix(struct maildir_tx *tx, const void *prefix, size_t n, uint64_t skip);
+/* Delivers into the Maildir++ folder ".NAME" instead of INBOX, for every
+   recipient ("Junk"). NAME: 1..64 letters, digits, '-' or '_'. Returns 0,
+   or -1 for another name. */
+int maildir_tx_set_folder(struct maildir_tx *tx, const char *name);
 /* Makes the message durable in every recipient's new/, then calls done on
    the loop thread (never from inside this call when the committer runs).
    The tx is consumed. A tx without recipients fails. */
