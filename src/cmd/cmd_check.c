@@ -37,6 +37,7 @@
 #include "cmd/check_int.h"
 #include "probe/probe.h"
 #include "msgauth/dkim.h"
+#include "msgauth/dmarc.h"
 #include "msgauth/spf.h"
 
 #include <openssl/evp.h>
@@ -741,6 +742,33 @@ report_dkim(struct out *o, const struct check_dkim *k)
 	free(key);
 }
 
+/* report_dmarc - the policy, how strict, and whether reports come back. */
+static void
+report_dmarc(struct out *o, const struct check_txt *t)
+{
+	static const char *const pol[] = {"none", "quarantine", "reject"};
+	struct dmarc_record rec;
+	const char *err = NULL;
+	enum check_level lvl = CHK_OK;
+	char rua[300];
+	int rc = dmarc_record_parse(span_str(t->raw), &rec, &err);
+
+	if (rc <= 0) {
+		out_line(o, CHK_FAIL, "dmarc", "%s: %s: %s (receivers ignore it)", t->name, t->first,
+		         rc == 0 ? "v=DMARC1 is not the first tag" : err);
+		return;
+	}
+	if (rec.p == DMARC_P_NONE || rec.pct < 100 || rec.rua[0] == '\0')
+		lvl = CHK_WARN;
+	log_value(rua, sizeof(rua), rec.rua, strlen(rec.rua));
+	out_line(o, lvl, "dmarc", "%s: p=%s sp=%s pct=%u adkim=%s aspf=%s rua=%s%s%s", t->name,
+	         pol[rec.p], pol[rec.sp], rec.pct, rec.adkim == DMARC_A_STRICT ? "s" : "r",
+	         rec.aspf == DMARC_A_STRICT ? "s" : "r", rec.rua[0] ? rua : "-",
+	         rec.p == DMARC_P_NONE ? "; p=none only monitors: spoofed mail is still delivered"
+	                               : "",
+	         rec.rua[0] == '\0' ? "; no rua: the domain gets no aggregate reports" : "");
+}
+
 static void
 report_txt(struct out *o, const struct check_txt *t)
 {
@@ -757,6 +785,8 @@ report_txt(struct out *o, const struct check_txt *t)
 		         t->count, t->prefix);
 	else if (t == &t->d->txt[0])
 		report_spf(o, t);
+	else if (t == &t->d->txt[1])
+		report_dmarc(o, t);
 	else
 		out_line(o, CHK_OK, t->what, "%s: %s", t->name, t->first);
 }

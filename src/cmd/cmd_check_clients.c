@@ -128,7 +128,9 @@ client_resolve(struct check_clients *cc, const struct client_svc *svc, const str
 	static const uint16_t types[] = {DNS_T_A, DNS_T_AAAA};
 	struct client_target *t;
 
-	if (cc->ntargets == sizeof(cc->targets) / sizeof(cc->targets[0]))
+	/* A host name from DNS: letters, digits, '-' and '_' only. */
+	if (cc->ntargets == sizeof(cc->targets) / sizeof(cc->targets[0]) ||
+	    !dns_name_is_valid(rr->u.srv.target))
 		return;
 	t = &cc->targets[cc->ntargets++];
 	t->cc = cc;

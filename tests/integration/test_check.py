@@ -76,6 +76,9 @@ ZONES = {
                          "@ TXT \"v=spf1 include:i1.spfmany.test -all\"\n" +
                          "".join("i%d TXT \"v=spf1 a include:i%d.spfmany.test -all\"\n" % (i, i + 1)
                                  for i in range(1, 12))),
+    "dmarcweak.test": zone("@ MX 10 mx.good.test.\n", "_dmarc TXT \"v=DMARC1; p=none\"\n"),
+    "dmarcbad.test": zone("@ MX 10 mx.good.test.\n",
+                          "_dmarc TXT \"v=DMARC1; p=bogus; rua=mailto:x@y\"\n"),
     "spfbad.test": zone("@ MX 10 mx.good.test.\n", "@ TXT \"v=spf1 ip4:300.1.2.3 -all\"\n"),
     "nomx.test": zone(""),
 }
@@ -333,6 +336,14 @@ class Check(unittest.TestCase):
         self.assertRegex(lines["junk"], r"^  FAIL .*malformed key record")
         self.assertRegex(lines["missing"], r"^  FAIL .*no key record")
         self.assertEqual(p.returncode, 2, p.stdout)
+
+    def test_dmarc(self):
+        p = self.check("good.test", "dmarcweak.test", "dmarcbad.test")
+        dm = [l for l in p.stdout.splitlines() if " dmarc " in l]
+        self.assertRegex(dm[0], r"^  OK .*p=reject sp=reject pct=100 adkim=r aspf=r "
+                         r"rua=mailto:d@good\.test$")
+        self.assertRegex(dm[1], r"^  WARN .*p=none .*only monitors.*no rua")
+        self.assertRegex(dm[2], r"^  FAIL .*receivers ignore it")
 
     def test_plain_fails_in_clear(self):
         rc, j, p = self.check_json("plain.test")
