@@ -30,6 +30,7 @@ test: deps
 bench: build
 	bench/smtp-receive $(BUILD)/src/cmd/hikyaku
 	bench/smtp-relay $(BUILD)/src/cmd/hikyaku
+	bench/imap $(BUILD)/src/cmd/hikyaku
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

@@ -3,7 +3,8 @@
 # ./var/demo/ holds the config, the data dir, and a SELF-SIGNED certificate
 # (local trials only: no other server or client will trust it).
 # Domain demo.test, account demo@demo.test, password "demo-password".
-# Ports: 2525 (smtp, STARTTLS), 2587 (submission), 2465 (submissions).
+# Ports: 2525 (smtp, STARTTLS), 2587 (submission), 2465 (submissions),
+# 2143 (imap, STARTTLS), 2993 (imaps), 2110 (pop3, STLS), 2995 (pop3s).
 set -euo pipefail
 bin=$(realpath "${1:?usage: demo.sh path/to/hikyaku}")
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +35,10 @@ run_user = $run_user
 smtp_listen = 127.0.0.1:2525
 submission_listen = 127.0.0.1:2587
 submissions_listen = 127.0.0.1:2465
+imap_listen = 127.0.0.1:2143
+imaps_listen = 127.0.0.1:2993
+pop3_listen = 127.0.0.1:2110
+pop3s_listen = 127.0.0.1:2995
 smtpd_tls_cert_file = $dir/tls/cert.pem
 smtpd_tls_key_file = $dir/tls/key.pem
 CONF
@@ -54,6 +59,8 @@ cat <<MSG
   smtp      127.0.0.1:2525  (STARTTLS offered, mail for demo.test)
   submission 127.0.0.1:2587 (STARTTLS, then AUTH)
   submissions 127.0.0.1:2465 (implicit TLS, AUTH)
+  imap      127.0.0.1:2143  (STARTTLS, then LOGIN)   imaps 127.0.0.1:2993
+  pop3      127.0.0.1:2110  (STLS, then USER/PASS)   pop3s 127.0.0.1:2995
   mail lands in $dir/data/mail/demo.test/demo/new/
   Stop with Ctrl-C.
 

@@ -7,14 +7,16 @@
 # side-by-side benchmark (bench/smtp-receive runs its own instance with its
 # own config directory). It is preseeded to "No configuration" and kept from
 # starting during installation, so it never becomes a system mailer that
-# holds port 25 or queues mail.
+# holds port 25 or queues mail. Dovecot likewise is only the IMAP benchmark
+# peer (bench/imap runs its own instance) and is kept from starting.
 set -eu
 
 PKGS="meson ninja-build pkg-config gcc clang libuv1-dev libssl-dev
 libsqlite3-dev libsodium-dev libunbound-dev libcurl4-openssl-dev
 libclang-rt-14-dev python3 openssl swaks curl postfix sqlite3 procps
-nsd ldnsutils dns-root-data python3-yaml python3-spf python3-dkim
-libunistring-dev libpsl-dev publicsuffix"
+nsd ldnsutils dns-root-data fetchmail isync libunistring-dev
+python3-yaml python3-spf python3-dkim libpsl-dev publicsuffix
+dovecot-imapd"
 
 missing=""
 for p in $PKGS; do

@@ -34,8 +34,13 @@ int cmd_queue(struct conf *conf, int argc, char **argv);
    statuses above. */
 int cmd_sendmail(struct conf *conf, int argc, char **argv);
 
+/* `hikyaku reindex ADDRESS` (cmd_reindex.c): rebuild the mailbox index. */
+int cmd_reindex(struct conf *conf, int argc, char **argv);
+
 /* `hikyaku check DOMAIN...` (cmd_check.c): exit 0 good, 1 warnings, 2 failures. */
 int cmd_check(struct conf *conf, int argc, char **argv);
+/* `hikyaku report tls [options]` (cmd_report.c). */
+int cmd_report(struct conf *conf, int argc, char **argv);
 
 /* Prints the usage text (to stdout for `help`, stderr for errors). */
 void cmd_usage(FILE *fp);

@@ -24,12 +24,15 @@
 #include "cmd/deliver.h"
 #include "cmd/priv.h"
 #include "cmd/serve.h"
+#include "cmd/serve_msgauth.h"
 #include "conf/conf.h"
 #include "net/anvil.h"
 #include "net/conn.h"
 #include "net/listener.h"
 #include "queue/queue.h"
 #include "smtp/smtp_server.h"
+#include "stats/stats.h"
+#include "store/mailbox.h"
 #include "store/maildir.h"
 #include "store/store.h"
 #include "tls/tls.h"
@@ -40,7 +43,36 @@ struct app_sess {
 	struct maildir_tx *tx;	 /* every recipient is local */
 	struct queue_tx *qtx;	 /* some recipient is remote: all go through the queue */
 	bool counted; /* anvil_conn_open() was called */
+	struct msgauth_sess *ma; /* SPF, DKIM, DMARC (serve_msgauth.c) */
+	bool recorded; /* a statistics record was made for this session */
 };
+
+/* app_stats - one statistics record (src/stats): a message accepted
+   (rcpts > 0) or, at the end, a session that carried none. The peer
+   domain is MAIL FROM's, or the EHLO name for <> and no transaction. */
+static void
+app_stats(struct app *app, struct smtp_sess *s, struct app_sess *as, size_t rcpts)
+{
+	const char *sender = smtp_sess_sender(s);
+	const char *at = sender != NULL ? strrchr(sender, '@') : NULL;
+	struct stats_rec r = {
+		.tls = smtp_sess_is_tls(s),
+		.new_session = !as->recorded,
+		.messages = rcpts > 0,
+		.rcpts = (unsigned)rcpts,
+	};
+
+	stats_rec_set(r.service, sizeof(r.service), smtp_sess_server(s)->service_name, false);
+	stats_rec_set(r.domain, sizeof(r.domain), at != NULL ? at + 1 : smtp_sess_helo(s), true);
+	stats_rec_set(r.ip, sizeof(r.ip), smtp_sess_peer_ip(s), false);
+	if (r.tls) {
+		stats_rec_set(r.tls_version, sizeof(r.tls_version), smtp_sess_tls_version(s), false);
+		stats_rec_set(r.tls_cipher, sizeof(r.tls_cipher), smtp_sess_tls_cipher(s), false);
+		stats_rec_set(r.peer_cert, sizeof(r.peer_cert), "none", false); /* none asked */
+	}
+	as->recorded = true;
+	stats_record(app->stats, &r);
+}
 
 
 static int
@@ -69,10 +101,15 @@ app_disconnect(void *ctx, struct smtp_sess *s)
 
 	if (as == NULL)
 		return;
+	/* A connection that never said HELO/EHLO (a port probe, a scanner)
+	   exchanged no mail: not a session for the TLS report. */
+	if (!as->recorded && smtp_sess_helo(s)[0] != '\0')
+		app_stats(app, s, as, 0);
 	if (as->counted)
 		anvil_conn_close(app->anvil, smtp_sess_peer_ip(s));
 	maildir_tx_abort(&as->tx);
 	queue_tx_abort(&as->qtx);
+	serve_msgauth_free(&as->ma);
 	free(as);
 	smtp_sess_set_app_data(s, NULL);
 }
@@ -101,13 +138,14 @@ static int
 app_mail(void *ctx, struct smtp_sess *s, const char *sender, struct smtp_hook_reply *r)
 {
 	const char *user = smtp_sess_auth_user(s);
+	struct app_sess *as = smtp_sess_app_data(s);
 
-	(void)ctx;
 	/* Submission: a user sends only as one of its own addresses (or <>). */
 	if (user != NULL && *sender != '\0' && strcasecmp(sender, user) != 0) {
 		*r = (struct smtp_hook_reply){ 553, "5.7.1", "Sender address rejected: not owned by you" };
 		return -1;
 	}
+	serve_msgauth_mail(ctx, s, &as->ma, sender); /* port 25: SPF starts now */
 	return 1;
 }
 
@@ -170,11 +208,10 @@ app_queue_begin(struct app *app, struct smtp_sess *s, struct app_sess *as)
 	return 0;
 }
 
+/* app_store_begin - the Maildir or queue transaction for the message. */
 static int
-app_data_begin(void *ctx, struct smtp_sess *s)
+app_store_begin(struct app *app, struct smtp_sess *s, struct app_sess *as)
 {
-	struct app *app = ctx;
-	struct app_sess *as = smtp_sess_app_data(s);
 	const char *error;
 
 	BUG_ON(as->tx != NULL || as->qtx != NULL);
@@ -193,21 +230,49 @@ app_data_begin(void *ctx, struct smtp_sess *s)
 }
 
 static int
+app_data_begin(void *ctx, struct smtp_sess *s)
+{
+	struct app_sess *as = smtp_sess_app_data(s);
+
+	if (app_store_begin(ctx, s, as) < 0)
+		return -1;
+	return serve_msgauth_begin(ctx, s, &as->ma, as->qtx != NULL);
+}
+
+static int
 app_data_write(void *ctx, struct smtp_sess *s, const void *p, size_t n)
 {
 	struct app_sess *as = smtp_sess_app_data(s);
 
 	(void)ctx;
+	if (as->ma != NULL)
+		serve_msgauth_write(as->ma, p, n);
 	if (as->qtx != NULL)
 		return queue_tx_write(as->qtx, p, n);
 	return maildir_tx_write(as->tx, p, n);
+}
+
+/* app_notify - tell open IMAP/POP3 sessions of the recipients about new
+   mail in their INBOX (IDLE sees it at once). */
+static void
+app_notify(struct smtp_sess *s)
+{
+	struct app_sess *as = smtp_sess_app_data(s);
+
+	for (size_t i = 0; i < smtp_sess_rcpt_count(s); i++)
+		mailbox_store_notify(as->app->mailboxes, smtp_sess_rcpt(s, i), NULL);
 }
 
 static void
 app_commit_done(void *ctx, int status, const char *error)
 {
 	struct smtp_sess *s = ctx;
+	struct app_sess *as = smtp_sess_app_data(s);
 
+	if (status == 1) {
+		app_notify(s);
+		app_stats(as->app, s, as, smtp_sess_rcpt_count(s));
+	}
 	if (status != 1)
 		log_warnx("sid=%016llx event=store-error op=commit error=\"%s\"",
 		    (unsigned long long)smtp_sess_id(s), error != NULL ? error : "unknown");
@@ -218,27 +283,56 @@ static void
 app_queue_done(void *ctx, int status, const char *id_or_error)
 {
 	struct smtp_sess *s = ctx;
+	struct app_sess *as = smtp_sess_app_data(s);
 
+	if (status == 1)
+		app_stats(as->app, s, as, smtp_sess_rcpt_count(s));
 	if (status != 1)
 		log_warnx("sid=%016llx event=queue-error op=commit error=\"%s\"",
 		    (unsigned long long)smtp_sess_id(s), id_or_error);
 	smtp_sess_data_result(s, status == 1, NULL);
 }
 
+/* app_msgauth_done - SPF/DKIM/DMARC have spoken (serve_msgauth.c): refuse,
+   or commit with the header prefix, into Junk for a DMARC quarantine. */
 static void
-app_data_commit(void *ctx, struct smtp_sess *s)
+app_msgauth_done(void *ctx, const struct msgauth_outcome *o)
 {
+	struct smtp_sess *s = ctx;
 	struct app_sess *as = smtp_sess_app_data(s);
 	struct maildir_tx *tx = as->tx;
 	struct queue_tx *qtx = as->qtx;
+	int rc = 0;
 
-	(void)ctx;
 	as->tx = NULL;
 	as->qtx = NULL;
+	if (o->reject != NULL) {
+		maildir_tx_abort(&tx);
+		queue_tx_abort(&qtx);
+		smtp_sess_data_result(s, false, o->reject);
+		return;
+	}
+	if (o->has_prefix)
+		rc = qtx != NULL ? queue_tx_set_prefix(qtx, o->prefix.p, o->prefix.n, o->skip)
+		                 : maildir_tx_set_prefix(tx, o->prefix.p, o->prefix.n, o->skip);
+	if (rc == 0 && o->folder != NULL && tx != NULL)
+		rc = maildir_tx_set_folder(tx, o->folder);
+	if (rc < 0)
+		log_warnx("sid=%016llx event=msgauth-error error=\"cannot set the header prefix\"",
+		    (unsigned long long)smtp_sess_id(s));
 	if (qtx != NULL)
 		queue_tx_commit(qtx, app_queue_done, s);
 	else
 		maildir_tx_commit(tx, app_commit_done, s);
+}
+
+static void
+app_data_commit(void *ctx, struct smtp_sess *s)
+{
+	struct app_sess *as = smtp_sess_app_data(s);
+
+	(void)ctx;
+	serve_msgauth_finish(as->ma, app_msgauth_done, s);
 }
 
 static void
@@ -250,6 +344,7 @@ app_data_abort(void *ctx, struct smtp_sess *s)
 	if (as != NULL) {
 		maildir_tx_abort(&as->tx);
 		queue_tx_abort(&as->qtx);
+		serve_msgauth_abort(as->ma);
 	}
 }
 
@@ -420,10 +515,8 @@ cmd_serve(struct conf *conf, int argc, char **argv)
 	app_listen(&app, &conf->smtp_listen, SMTP_SVC_MX);
 	app_listen(&app, &conf->submission_listen, SMTP_SVC_SUBMISSION);
 	app_listen(&app, &conf->submissions_listen, SMTP_SVC_SUBMISSIONS);
-	if (conf->imap_listen.n + conf->imaps_listen.n + conf->pop3_listen.n +
-		conf->pop3s_listen.n > 0)
-		log_warnx("event=config-warning IMAP and POP3 are not served yet: "
-			  "imap_listen, imaps_listen, pop3_listen and pop3s_listen are ignored");
+	serve_imap_listen(&app);
+	serve_pop3_listen(&app);
 	if (priv_drop(conf->run_user, &error) < 0)
 		die("%s", error);
 	if (geteuid() == 0 || getuid() == 0)
@@ -432,7 +525,16 @@ cmd_serve(struct conf *conf, int argc, char **argv)
 		die("%s: %s", conf->data_dir, error);
 	if (store_commit_start(app.store, app.loop) < 0)
 		die("cannot start the delivery committer");
+	/* IMAP (and POP3) sessions share one registry of open accounts. */
+	app.mailboxes = mailbox_store_new(app.loop, conf->data_dir);
+	/* Statistics are worth a warning, not refusing mail. */
+	if ((app.stats = stats_open(conf->data_dir, app.loop, conf->tls_report_retention / 1000,
+		 &error)) == NULL)
+		log_warnx("event=stats-error error=\"%s\" (sessions are not recorded)", error);
 	app_queue_start(&app);
+	serve_msgauth_init(&app); /* uses the outbound resolver (app.deliver.dns) */
+	app.deliver.stats = app.stats;
+	app.deliver.mailboxes = app.mailboxes;
 	serve_pickup_start(&app);
 	app.anvil = anvil_new();
 	app_signals(&app);
@@ -442,7 +544,14 @@ cmd_serve(struct conf *conf, int argc, char **argv)
 	deliver_stop(&app.deliver);
 	serve_pickup_stop(&app);
 	store_commit_stop(app.store);
+	/* Only when no session holds an account: mailbox_store_free() waits
+	   for open accounts, and sessions still open at a stop are not closed.
+	   Their memory stays reachable from the loop. */
+	if (app.mailbox_users == 0)
+		mailbox_store_free(&app.mailboxes);
 	queue_close(&app.queue);
+	app.deliver.stats = NULL;
+	stats_close(&app.stats); /* before serve_pickup_free(), which runs the loop once */
 	serve_pickup_free(&app);
 	deliver_deinit(&app.deliver);
 	store_close(&app.store);

@@ -37,6 +37,8 @@
 #include "dns/dns_mx.h"
 #include "queue/queue.h"
 #include "smtp/smtp_client.h"
+#include "stats/stats.h"
+#include "store/mailbox.h"
 #include "store/maildir.h"
 #include "store/store.h"
 #include "tls/tls.h"
@@ -144,6 +146,9 @@ local_done(void *ctx, int status, const char *error)
 		snprintf(r->text, sizeof(r->text), "%s",
 		    status == 1 ? "delivered to mailbox" : (error != NULL ? error : "store error"));
 		snprintf(r->relay, sizeof(r->relay), "local");
+		/* Open IMAP/POP3 sessions (IDLE) see it at once. */
+		if (status == 1)
+			mailbox_store_notify(a->dl->mailboxes, a->d->rcpts[i], NULL);
 	}
 	attempt_finish(a);
 }
@@ -292,10 +297,37 @@ cache_take(struct deliver *dl, const char *domain, int level)
 
 static void attempt_resolve(struct attempt *a);
 
+/* client_stats - one statistics record per outbound transaction that got
+   per-recipient results (src/stats): the next-hop domain, the address from
+   a->relay ("name[ip]:port"), the TLS facts and what was accepted. */
+static void
+client_stats(struct attempt *a, const struct smtp_client_result *r)
+{
+	struct stats_rec sr = { .out = true, .tls = r->tls, .new_session = r->ntx <= 1 };
+	const char *lb = strchr(a->relay, '['), *rb = lb != NULL ? strchr(lb, ']') : NULL;
+	char ip[64] = "";
+
+	for (size_t i = 0; i < a->d->nrcpts; i++)
+		sr.rcpts += r->rcpt[i].code >= 200 && r->rcpt[i].code < 300;
+	sr.messages = sr.rcpts > 0;
+	if (rb != NULL && (size_t)(rb - lb - 1) < sizeof(ip))
+		memcpy(ip, lb + 1, (size_t)(rb - lb - 1));
+	stats_rec_set(sr.service, sizeof(sr.service), "relay", false);
+	stats_rec_set(sr.domain, sizeof(sr.domain), a->d->domain, true);
+	stats_rec_set(sr.ip, sizeof(sr.ip), ip, false);
+	if (r->tls) {
+		stats_rec_set(sr.tls_version, sizeof(sr.tls_version), r->tls_version, false);
+		stats_rec_set(sr.tls_cipher, sizeof(sr.tls_cipher), r->tls_cipher, false);
+		stats_rec_set(sr.peer_cert, sizeof(sr.peer_cert), r->peer_cert, false);
+	}
+	stats_record(a->dl->stats, &sr);
+}
+
 /* client_results - a finished SMTP transaction: per-recipient outcome. */
 static void
 client_results(struct attempt *a, const struct smtp_client_result *r)
 {
+	client_stats(a, r);
 	for (size_t i = 0; i < a->d->nrcpts; i++) {
 		const struct smtp_client_rcpt_result *c = &r->rcpt[i];
 		struct queue_rcpt_result *o = &a->res[i];

@@ -14,7 +14,9 @@ struct attempt;
 struct cached_conn;
 struct conf;
 struct dns;
+struct mailbox_store;
 struct queue;
+struct stats;
 struct store;
 struct tls_client;
 
@@ -30,6 +32,8 @@ struct deliver {
 	size_t inflight;
 	struct cached_conn *idle; /* idle SMTP sessions, newest first */
 	bool stopping;
+	struct stats *stats; /* outbound session statistics, or NULL */
+	struct mailbox_store *mailboxes; /* poked after a local delivery, or NULL */
 };
 
 /* Sets up DNS, the TLS client context and the policy table, and becomes

@@ -30,15 +30,21 @@ cmd_usage(FILE *fp)
 	      "their default)\n"
 	      "  domain add|del DOMAIN         create or delete a local domain\n"
 	      "  domain list                   list the local domains\n"
+	      "  domain dns DOMAIN [--check]   the DNS records to publish (and which DNS has)\n"
 	      "  user add|passwd|del ADDRESS   create an account, set its password, delete it\n"
 	      "  user list [DOMAIN]            list the accounts\n"
 	      "  queue list                    list the outbound queue\n"
 	      "  queue show|retry|delete ID    show, retry now, or delete (no bounce) a message\n"
 	      "  queue flush                   ask the daemon to retry everything now\n"
+	      "  reindex ADDRESS               rebuild an account's mailbox index from its files\n"
 	      "  check [--clients] [--json] [--port N] [--https-port N] [--ca FILE] [--timeout S]\n"
 	      "        DOMAIN...               can mail to DOMAIN travel in clear? (MX, STARTTLS,\n"
 	      "                                certificates, TLS versions, DANE, MTA-STS, SPF,\n"
 	      "                                DMARC, TLS-RPT; --clients: submission/IMAP/POP3)\n"
+	      "  report tls [--since DURATION | --from DATE] [--to DATE] [--weakest]\n"
+	      "             [--top N] [--json | --csv | --html FILE]\n"
+	      "                                share of SMTP traffic encrypted, in and out, per\n"
+	      "                                peer domain and per day (default: last 30 days)\n"
 	      "  sendmail [-t] [-i] [-f FROM] [RCPT...]\n"
 	      "                                queue a message from stdin (sendmail(1); also\n"
 	      "                                what hikyaku does when run as \"sendmail\")\n"
@@ -115,6 +121,8 @@ static const struct command {
         {"queue", cmd_queue},
         {"sendmail", cmd_sendmail},
         {"check", cmd_check},
+        {"report", cmd_report},
+        {"reindex", cmd_reindex},
 };
 
 /* Loads the configuration and runs a command that needs it. */

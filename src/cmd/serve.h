@@ -14,6 +14,8 @@
 
 #include "cmd/deliver.h"
 #include "smtp/smtp_server.h"
+#include "pop3/pop3_server.h"
+#include "imap/imap_server.h"
 
 struct anvil;
 struct conf;
@@ -21,6 +23,7 @@ struct listener;
 struct mailbox_store;
 struct queue;
 struct serve_pickup;
+struct stats;
 struct store;
 struct tls_server;
 
@@ -29,12 +32,16 @@ struct app {
 	const struct conf *conf;
 	struct store *store;
 	struct mailbox_store *mailboxes; /* IMAP and POP3 views, delivery pokes */
+	unsigned mailbox_users;		 /* accounts opened by sessions, not yet closed */
 	struct queue *queue;
 	struct serve_pickup *pickup; /* maildrop to queue (serve_pickup.c) */
 	struct deliver deliver;
 	struct tls_server *tls;
 	struct anvil *anvil;
+	struct stats *stats; /* session statistics, or NULL (src/stats) */
 	struct smtp_server srv[3];
+	struct pop3_server pop3_srv[2]; /* pop3 (STLS), pop3s (serve_pop3.c) */
+	struct imap_server imap_srv[2]; /* imap (STARTTLS), imaps (serve_imap.c) */
 	struct listener **listeners;
 	size_t nlisteners;
 	uv_signal_t sig_hup, sig_term, sig_int;
@@ -67,5 +74,13 @@ typedef void serve_auth_fn(void *ctx, bool ok);
  */
 void serve_auth_check(struct app *app, const char *ip, const char *user, const char *password,
                       serve_auth_fn *done, void *ctx);
+
+/* Binds pop3_listen and pop3s_listen (serve_pop3.c); dies on failure
+   (still root). */
+void serve_pop3_listen(struct app *app);
+
+/* Binds imap_listen and imaps_listen (serve_imap.c); dies on failure
+   (still root). */
+void serve_imap_listen(struct app *app);
 
 #endif

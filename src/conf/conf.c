@@ -41,7 +41,7 @@ struct conf_param {
 };
 
 static conf_check_fn check_hostname, check_abs_path, check_abs_path_or_empty, check_user,
-        check_dns_server;
+        check_dns_server, check_hostname_or_empty;
 
 static const char *const tls_level_names[] = {"none", "may", "encrypt", "verify", "secure", NULL};
 
@@ -90,6 +90,15 @@ static const struct conf_param conf_params[] = {
 	/* The delay before replying to a failed AUTH. */
 	P_NUM("smtpd_error_sleep_time", CT_TIME, smtpd_error_sleep_time, "1s", 0, 60 * SEC),
 	P_OF("smtpd_forbid_bare_newline", CT_BOOL, smtpd_forbid_bare_newline, "yes"),
+	/* Not in Postfix. RFC 1939 3: the autologout timer "MUST be of at least
+	   10 minutes"; lower values are for tests. */
+	P_NUM("pop3d_timeout", CT_TIME, pop3d_timeout, "600s", 1 * SEC, 3600 * SEC),
+	/* Not in Postfix; Dovecot's names where it has them. RFC 9051 5.4: the
+	   autologout timer after login "MUST be at least 30 minutes"; lower
+	   values are for tests. */
+	P_NUM("imapd_timeout", CT_TIME, imapd_timeout, "1800s", 1 * SEC, 86400 * SEC),
+	P_NUM("imapd_login_timeout", CT_TIME, imapd_login_timeout, "180s", 1 * SEC, 3600 * SEC),
+	P_NUM("imap_max_line_length", CT_SIZE, imap_max_line_length, "65536", 1024, 1048576),
 	/* Outbound: Postfix names, meanings and defaults (postconf(5)). */
 	P_NUM("smtp_mx_address_limit", CT_UINT, smtp_mx_address_limit, "5", 1, 100),
 	/* Not in Postfix, which has one per step: covers them all. */
@@ -104,6 +113,17 @@ static const struct conf_param conf_params[] = {
 	    default_destination_concurrency_limit, "20", 1, 1000),
 	P_NUM("default_destination_recipient_limit", CT_UINT,
 	    default_destination_recipient_limit, "50", 1, 10000),
+	/* `hikyaku report tls`: records older than this are pruned. */
+	P_NUM("tls_report_retention", CT_TIME, tls_report_retention, "400d", 0, 3660 * DAY),
+	/* Not in Postfix. RFC 8601 2.5: the authserv-id names our domain; the
+	   default "" means myhostname. */
+	P_STR("authserv_id", authserv_id, "", check_hostname_or_empty),
+	/* RFC 7489 6.7: receivers apply the policy "to the extent possible";
+	   "no" only records the result in Authentication-Results. */
+	P_OF("dmarc_enforce", CT_BOOL, dmarc_enforce, "yes"),
+	/* RFC 7489 6.7 local policy: From domains (e.g. mailing lists that
+	   break DKIM) whose DMARC failures are recorded but not enforced. */
+	P_OF("dmarc_override_domains", CT_LIST, dmarc_override_domains, ""),
 };
 /* clang-format on */
 
@@ -268,6 +288,14 @@ static int
 check_abs_path_or_empty(const char *v, char msg[MSG_MAX])
 {
 	return v[0] == '\0' ? 0 : check_abs_path(v, msg);
+}
+
+/* authserv_id: empty (myhostname) or a host name; RFC 8601 2.5 wants a
+   token naming our domain, and a host name is always one. */
+static int
+check_hostname_or_empty(const char *v, char msg[MSG_MAX])
+{
+	return v[0] == '\0' ? 0 : check_hostname(v, msg);
 }
 
 /* POSIX portable user names (letters, digits, '.', '_', '-'; no leading '-'). */

@@ -85,6 +85,15 @@ struct conf {
 	uint64_t smtpd_error_sleep_time;  /* ms, the delay after a failed AUTH */
 	bool smtpd_forbid_bare_newline;
 
+	/* POP3 server (the limits shared with SMTP are the smtpd_ ones). */
+	uint64_t pop3d_timeout; /* ms: RFC 1939 3 autologout timer */
+
+	/* IMAP server (also uses smtpd_hard_error_limit, the connection count
+	   limit, the smtpd_auth_* lockout and message_size_limit for APPEND). */
+	uint64_t imapd_timeout;	      /* ms: autologout after login (RFC 9051 5.4) */
+	uint64_t imapd_login_timeout; /* ms: the same before login */
+	uint64_t imap_max_line_length; /* bytes per command line */
+
 	/* Outbound (Postfix names and meanings). */
 	unsigned smtp_mx_address_limit;
 	uint64_t smtp_reply_timeout; /* ms: each step of an outbound session */
@@ -96,6 +105,14 @@ struct conf {
 	uint64_t delay_warning_time;	 /* ms; 0: none */
 	unsigned default_destination_concurrency_limit;
 	unsigned default_destination_recipient_limit;
+
+	/* Statistics (src/stats): how long session records are kept. */
+	uint64_t tls_report_retention; /* ms; 0: forever */
+
+	/* Inbound message authentication (cmd/serve_msgauth.c). */
+	char *authserv_id;                     /* "": myhostname */
+	bool dmarc_enforce;                    /* act on p=reject / p=quarantine */
+	struct conf_list dmarc_override_domains; /* From domains never enforced */
 };
 
 /* Sets every parameter to its default. Dies only on out-of-memory. */

@@ -372,8 +372,11 @@ static void
 smtp_on_tls_ready(struct conn *c)
 {
 	struct smtp_sess *s = conn_ctx(c);
+	const char *version = conn_tls_version(c), *cipher = conn_tls_cipher(c);
 
 	s->tls = true;
+	snprintf(s->tls_version, sizeof(s->tls_version), "%s", version != NULL ? version : "");
+	snprintf(s->tls_cipher, sizeof(s->tls_cipher), "%s", cipher != NULL ? cipher : "");
 	if (!s->greeted) {
 		smtp_greet(s);
 		return;
@@ -493,4 +496,28 @@ const char *
 smtp_sess_tx_id(const struct smtp_sess *s)
 {
 	return s->tx_id;
+}
+
+bool
+smtp_sess_is_tls(const struct smtp_sess *s)
+{
+	return s->tls;
+}
+
+const char *
+smtp_sess_tls_version(const struct smtp_sess *s)
+{
+	return s->tls ? s->tls_version : NULL;
+}
+
+const char *
+smtp_sess_tls_cipher(const struct smtp_sess *s)
+{
+	return s->tls ? s->tls_cipher : NULL;
+}
+
+const char *
+smtp_sess_helo(const struct smtp_sess *s)
+{
+	return s->helo;
 }

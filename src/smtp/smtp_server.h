@@ -115,5 +115,13 @@ bool smtp_sess_smtputf8(const struct smtp_sess *s);
 bool smtp_sess_8bitmime(const struct smtp_sess *s);
 /* Transaction id for logs and the Received header: "<sid>.<n>". */
 const char *smtp_sess_tx_id(const struct smtp_sess *s);
+/* TLS facts, still valid in the disconnect hook: is TLS up, its protocol
+   ("TLSv1.3") and OpenSSL cipher name (NULL without TLS). */
+bool smtp_sess_is_tls(const struct smtp_sess *s);
+const char *smtp_sess_tls_version(const struct smtp_sess *s);
+const char *smtp_sess_tls_cipher(const struct smtp_sess *s);
+/* The HELO/EHLO name as given (printable, see smtp_cmd_helo.c), or ""
+   before one. */
+const char *smtp_sess_helo(const struct smtp_sess *s);
 
 #endif

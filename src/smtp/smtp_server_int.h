@@ -59,6 +59,8 @@ struct smtp_sess {
 	unsigned errors;
 	char helo[256];
 	char peer_ip[64]; /* kept after the connection is gone (disconnect hook) */
+	char tls_version[16]; /* TLS facts, kept likewise (statistics) */
+	char tls_cipher[64];
 
 	/* AUTH */
 	enum smtp_auth_step auth_step;

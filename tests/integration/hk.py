@@ -136,10 +136,14 @@ def plain_token(user, password):
 # --------------------------------------------------------------------------
 # Received header
 
+PREPENDED_FIELDS = (b"received:", b"received-spf:", b"authentication-results:")
+
+
 def split_received(data):
     """Split a delivered file into (prepended trace header block, rest).
     The block is every leading header field up to and including the last
-    leading Received: field (with its folded continuation lines)."""
+    leading Received:, Received-SPF: or Authentication-Results: field (with
+    its folded continuation lines): what the daemon prepends on port 25."""
     assert data.startswith(b"Received:"), "file does not start with Received: %r" % data[:80]
     pos = 0
     end = 0
@@ -148,7 +152,8 @@ def split_received(data):
         if nl < 0:
             break
         line = data[pos:nl]
-        if pos > 0 and line[:1] not in (b" ", b"\t") and not line.lower().startswith(b"received:"):
+        if pos > 0 and line[:1] not in (b" ", b"\t") and \
+                not line.lower().startswith(PREPENDED_FIELDS):
             break
         pos = nl + 2
         end = pos
