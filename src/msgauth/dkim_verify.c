@@ -95,7 +95,8 @@ copy_span(char *dst, size_t size, struct span s)
 {
 	size_t n = MIN(s.n, size - 1);
 
-	memcpy(dst, s.p, n);
+	if (n > 0) /* an absent tag is {NULL, 0}: memcpy(NULL) is undefined */
+		memcpy(dst, s.p, n);
 	dst[n] = '\0';
 }
 
