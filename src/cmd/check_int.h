@@ -88,6 +88,7 @@ struct check_domain {
 	size_t ntlsa;
 	struct check_tlsa tlsa[DNS_MX_MAX_HOSTS];
 	struct check_clients *clients; /* --clients, cmd_check_clients.c */
+	struct check_self *self;       /* --self, cmd_check_self.c */
 	/* SPF evaluated for an address no record should list: how many DNS
 	   lookups the whole policy costs, and whether it is well-formed. */
 	size_t ndkim;
@@ -102,6 +103,7 @@ struct check_domain {
 };
 
 struct check {
+	const struct conf *conf;
 	uv_loop_t *loop;
 	const char *ca;
 	int https_port;
@@ -111,6 +113,7 @@ struct check {
 	int port;
 	bool json;
 	bool clients;
+	bool self;
 	size_t nselectors;
 	const char *selectors[CHECK_MAX_SELECTORS];
 	size_t ndomains;
@@ -140,5 +143,15 @@ void check_clients_start(struct check_domain *d);
 void check_clients_report(struct out *o, struct check_domain *d);
 void check_clients_json(FILE *fp, const struct check_domain *d);
 void check_clients_free(struct check_domain *d);
+
+/* --self (cmd_check_self.c): our domains from the accounts database; the
+   records `domain dns` says they need, looked up and compared; our
+   certificate against myhostname (its lines printed at once). */
+struct conf;
+int check_self_domains(const struct conf *conf, char ***names_r, size_t *n_r);
+void check_self_start(struct check_domain *d);
+void check_self_report(struct out *o, struct check_domain *d);
+void check_self_free(struct check_domain *d);
+enum check_level check_self_cert(FILE *fp, bool json, const struct conf *conf);
 
 #endif

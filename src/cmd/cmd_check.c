@@ -874,6 +874,7 @@ report_domain(struct check_domain *d, FILE *fp, bool json, bool first)
 		v = verdict(d, clear, unauth, reached, dane || sts);
 	}
 	check_clients_report(&o, d);
+	check_self_report(&o, d);
 	if (v > d->worst)
 		d->worst = v;
 	if (json) {
@@ -893,7 +894,7 @@ static int
 check_usage(void)
 {
 	return cmd_usage_error("check [--clients] [--dkim-selector S]... [--json] [--port N] "
-	                       "[--https-port N] [--ca FILE] [--timeout SECONDS] DOMAIN...");
+	                       "[--https-port N] [--ca FILE] [--timeout SECONDS] DOMAIN...|--self");
 }
 
 static int
@@ -929,6 +930,8 @@ check_start_domain(struct check *chk, struct check_domain *d)
 	check_txt_start(d, 3, "tls-rpt", "_smtp._tls.", "v=TLSRPTv1");
 	check_sts_start(d);
 	check_dkim_start(d);
+	if (chk->self)
+		check_self_start(d);
 	if (chk->clients)
 		check_clients_start(d);
 	d->mx_req = dns_mx_resolve(chk->dns, d->name, on_mx, d);
@@ -953,7 +956,15 @@ check_run(struct check *chk, char **names, size_t n)
 	while (chk->pending > 0 && uv_run(chk->loop, UV_RUN_ONCE) != 0)
 		;
 	if (chk->json)
-		printf("{\n  \"domains\": [");
+		printf("{\n");
+	if (chk->self) {
+		printf(chk->json ? "  \"server\": {\"checks\": [" : "this server (%s)\n",
+		       chk->conf->myhostname);
+		worst = check_self_cert(stdout, chk->json, chk->conf);
+		printf(chk->json ? "\n  ]},\n" : "\n");
+	}
+	if (chk->json)
+		printf("  \"domains\": [");
 	for (size_t i = 0; i < n; i++) {
 		report_domain(&chk->domains[i], stdout, chk->json, i == 0);
 		if (chk->domains[i].worst > worst)
@@ -962,6 +973,33 @@ check_run(struct check *chk, char **names, size_t n)
 	if (chk->json)
 		printf("\n  ],\n  \"status\": \"%s\"\n}\n", level_names[worst]);
 	return worst == CHK_FAIL ? 2 : worst == CHK_WARN ? 1 : 0;
+}
+
+/* check_main - set up, check every domain, report, clean up. */
+static int
+check_main(struct check *chk, const char *ca, unsigned timeout_s, char **names, size_t n)
+{
+	int rc;
+
+	log_set_level(LOG_LVL_WARN);
+	chk->ca = ca;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (check_setup(chk, chk->conf, ca, timeout_s) < 0)
+		rc = 2;
+	else
+		rc = check_run(chk, names, n);
+	dns_free(&chk->dns);
+	tls_client_free(&chk->tls);
+	tls_client_free(&chk->tls11);
+	tls_client_free(&chk->tls10);
+	uv_run(chk->loop, UV_RUN_NOWAIT);
+	for (size_t i = 0; i < chk->ndomains; i++) {
+		check_clients_free(&chk->domains[i]);
+		check_self_free(&chk->domains[i]);
+	}
+	free(chk->domains);
+	curl_global_cleanup();
+	return rc;
 }
 
 int
@@ -973,6 +1011,7 @@ cmd_check(struct conf *conf, int argc, char **argv)
 		{"https-port", required_argument, NULL, 'h'},
 		{"clients", no_argument, NULL, 'c'},
 		{"dkim-selector", required_argument, NULL, 's'},
+		{"self", no_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0},
 	};
 	struct check chk = {.port = 25, .https_port = 443};
@@ -1008,6 +1047,9 @@ cmd_check(struct conf *conf, int argc, char **argv)
 		case 'c':
 			chk.clients = true;
 			break;
+		case 'S':
+			chk.self = true;
+			break;
 		case 's':
 			if (chk.nselectors == CHECK_MAX_SELECTORS || !dns_name_is_valid(optarg))
 				return check_usage();
@@ -1017,29 +1059,30 @@ cmd_check(struct conf *conf, int argc, char **argv)
 			return check_usage();
 		}
 	}
-	if (optind == argc || argc - optind > CHECK_MAX_DOMAINS)
+	if ((optind == argc) != chk.self || argc - optind > CHECK_MAX_DOMAINS)
 		return check_usage();
+	chk.conf = conf;
+	if (chk.self) {
+		char **names = NULL;
+		size_t n = 0;
+
+		if (check_self_domains(conf, &names, &n) < 0)
+			return 2;
+		if (n == 0) {
+			fprintf(stderr, "check --self: no domains yet (hikyaku domain add DOMAIN)\n");
+			return 2;
+		}
+		rc = check_main(&chk, ca, timeout_s, names, n);
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return rc;
+	}
 	for (int i = optind; i < argc; i++)
 		if (!dns_name_is_valid(argv[i]) || dns_name_is_ip_literal(argv[i]) ||
 		    strchr(argv[i], '.') == NULL) {
 			fprintf(stderr, "check: %s: not a domain name\n", argv[i]);
 			return CMD_EX_USAGE;
 		}
-	log_set_level(LOG_LVL_WARN);
-	chk.ca = ca;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (check_setup(&chk, conf, ca, timeout_s) < 0)
-		rc = 2;
-	else
-		rc = check_run(&chk, argv + optind, (size_t)(argc - optind));
-	dns_free(&chk.dns);
-	tls_client_free(&chk.tls);
-	tls_client_free(&chk.tls11);
-	tls_client_free(&chk.tls10);
-	uv_run(chk.loop, UV_RUN_NOWAIT);
-	for (size_t i = 0; i < chk.ndomains; i++)
-		check_clients_free(&chk.domains[i]);
-	free(chk.domains);
-	curl_global_cleanup();
-	return rc;
+	return check_main(&chk, ca, timeout_s, argv + optind, (size_t)(argc - optind));
 }

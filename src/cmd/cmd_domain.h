@@ -7,7 +7,28 @@
 
 #include <stdbool.h>
 
+#include <stddef.h>
+
 struct conf;
+
+/* One record a domain needs. */
+struct domain_rec {
+	char name[300];	  /* with the final dot */
+	const char *type; /* "MX", "TXT", "SRV", "CNAME" */
+	char *value;	  /* as printed (TXT: quoted strings) */
+	char *txt;	  /* TXT: the text to compare; MX: the host; else NULL */
+	int found;	  /* --check: 1 yes, 0 no, -1 lookup failed, -2 not checked */
+};
+
+struct domain_recs {
+	struct domain_rec r[64];
+	size_t n;
+};
+
+/* Fills rs (zeroed by the caller) with every record `d` needs. */
+void cmd_domain_dns_build(struct domain_recs *rs, const struct conf *conf, const char *d);
+/* Frees what build allocated, and rs itself. */
+void cmd_domain_dns_free(struct domain_recs *rs);
 
 /*
  * Prints every record domain `d` needs (MX, SPF, DKIM keys found under

@@ -31,23 +31,10 @@
 
 #define DNS_MAX_KEYS 32
 
-struct rec {
-	char name[300];
-	const char *type;  /* "MX", "TXT", "SRV", "CNAME" */
-	char *value;       /* as printed (TXT: quoted strings) */
-	char *txt;         /* TXT: the text to compare; MX: the host */
-	int found;         /* --check: 1 yes, 0 no, -1 lookup failed */
-};
-
-struct recs {
-	struct rec r[64];
-	size_t n;
-};
-
 static void
-rec_add(struct recs *rs, const char *name, const char *type, const char *value, const char *txt)
+rec_add(struct domain_recs *rs, const char *name, const char *type, const char *value, const char *txt)
 {
-	struct rec *r;
+	struct domain_rec *r;
 
 	if (rs->n == nitems(rs->r))
 		return;
@@ -61,7 +48,7 @@ rec_add(struct recs *rs, const char *name, const char *type, const char *value, 
 
 /* rec_txt - a TXT record: printed as zone character-strings. */
 static void
-rec_txt(struct recs *rs, const char *name, const char *txt)
+rec_txt(struct domain_recs *rs, const char *name, const char *txt)
 {
 	struct buf b;
 
@@ -79,7 +66,7 @@ cmp_str(const void *a, const void *b)
 
 /* dkim_records - one TXT record per SELECTOR.key, sorted by selector. */
 static void
-dkim_records(struct recs *rs, const struct conf *conf, const char *d)
+dkim_records(struct domain_recs *rs, const struct conf *conf, const char *d)
 {
 	char dir[4096], *names[DNS_MAX_KEYS], name[400];
 	size_t n = 0;
@@ -118,7 +105,7 @@ dkim_records(struct recs *rs, const struct conf *conf, const char *d)
 
 /* srv - one RFC 6186 record; "." when we do not run the service. */
 static void
-srv(struct recs *rs, const struct conf *conf, const char *d, const char *svc, unsigned port,
+srv(struct domain_recs *rs, const struct conf *conf, const char *d, const char *svc, unsigned port,
     bool on)
 {
 	char name[300], value[400];
@@ -131,8 +118,8 @@ srv(struct recs *rs, const struct conf *conf, const char *d, const char *svc, un
 	rec_add(rs, name, "SRV", value, NULL);
 }
 
-static void
-build(struct recs *rs, const struct conf *conf, const char *d)
+void
+cmd_domain_dns_build(struct domain_recs *rs, const struct conf *conf, const char *d)
 {
 	char name[300], value[400];
 
@@ -160,7 +147,7 @@ build(struct recs *rs, const struct conf *conf, const char *d)
 /* ---- --check ---- */
 
 struct probe {
-	struct rec *r;
+	struct domain_rec *r;
 	bool done;
 };
 
@@ -187,7 +174,7 @@ probe_done(void *ctx, const struct dns_answer *a)
 
 /* check_all - one query at a time; each ends within the resolver's cap. */
 static int
-check_all(struct recs *rs, const struct conf *conf)
+check_all(struct domain_recs *rs, const struct conf *conf)
 {
 	uv_loop_t loop;
 	const char *error;
@@ -200,7 +187,7 @@ check_all(struct recs *rs, const struct conf *conf)
 		return -1;
 	}
 	for (size_t i = 0; i < rs->n; i++) {
-		struct rec *r = &rs->r[i];
+		struct domain_rec *r = &rs->r[i];
 		struct probe p = { r, false };
 		bool mx = strcmp(r->type, "MX") == 0;
 
@@ -220,7 +207,7 @@ check_all(struct recs *rs, const struct conf *conf)
 }
 
 static const char *
-status(const struct rec *r)
+status(const struct domain_rec *r)
 {
 	switch (r->found) {
 	case 1:
@@ -234,24 +221,32 @@ status(const struct rec *r)
 	}
 }
 
+void
+cmd_domain_dns_free(struct domain_recs *rs)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		free(rs->r[i].value);
+		free(rs->r[i].txt);
+	}
+	free(rs);
+}
+
 int
 cmd_domain_dns_print(const struct conf *conf, const char *d, bool check)
 {
-	struct recs *rs = xcalloc(1, sizeof(*rs));
+	struct domain_recs *rs = xcalloc(1, sizeof(*rs));
 	int missing = 0;
 
-	build(rs, conf, d);
+	cmd_domain_dns_build(rs, conf, d);
 	if (check && check_all(rs, conf) < 0)
 		check = false;
 	printf("; DNS records for %s (zone-file syntax; TTL 3600)\n", d);
 	for (size_t i = 0; i < rs->n; i++) {
-		struct rec *r = &rs->r[i];
+		struct domain_rec *r = &rs->r[i];
 
 		printf("%s 3600 IN %s %s%s\n", r->name, r->type, r->value, check ? status(r) : "");
 		missing += check && r->found == 0;
-		free(r->value);
-		free(r->txt);
 	}
-	free(rs);
+	cmd_domain_dns_free(rs);
 	return missing > 0 ? 1 : 0;
 }

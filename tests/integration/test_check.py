@@ -11,6 +11,9 @@ servers on loopback, with DNS from a real nsd.
                             covering the MX (good.test), enforce not covering
                             it (stsbad.test), testing (ststest.test)
   127.0.0.36  mta-sts.stscert.test  HTTPS with a certificate for another name
+  127.0.0.38  stall.test    says 220 to STARTTLS, then never sends a byte
+  127.0.0.37  pfx.test      Postfix (Debian's), test-CA certificate for another
+                            name (mx.ca.test): encrypted, not authenticated
               dane.test     MX mx.dane.test (127.0.0.31) with TLSA records
                             (unsigned zone: reported, never trusted)
               nullmx.test   "@ MX 0 ." (RFC 7505)
@@ -36,9 +39,10 @@ import unittest
 import hk
 import nsd
 from test_outbound import FakeSmtp, Node, Pki, openssl, shared_port, zone
+from test_postfix import Postfix
 
 GOOD, PLAIN, BADNAME, SILENT = "127.0.0.31", "127.0.0.32", "127.0.0.33", "127.0.0.34"
-STS, STS_BADCERT = "127.0.0.35", "127.0.0.36"
+STS, STS_BADCERT, POSTFIX, STALL = "127.0.0.35", "127.0.0.36", "127.0.0.37", "127.0.0.38"
 
 POLICIES = {
     "mta-sts.good.test": "version: STSv1\r\nmode: enforce\r\nmx: mx.good.test\r\n"
@@ -47,6 +51,9 @@ POLICIES = {
                            "max_age: 86400\n",
     "mta-sts.ststest.test": "version: STSv1\nmode: testing\nmx: mx.good.test\nmax_age: 86400\n",
     "mta-sts.stscert.test": "version: STSv1\nmode: enforce\nmx: mx.good.test\nmax_age: 86400\n",
+    # 80 KB: over RFC 8461's 64 KiB.
+    "mta-sts.stsbig.test": "version: STSv1\nmode: enforce\nmax_age: 86400\n" +
+                           "mx: mx.good.test\n" * 5000,
 }
 
 
@@ -71,6 +78,9 @@ ZONES = {
                          "@ TXT \"v=spf1 -all\"\n@ TXT \"v=spf1 mx -all\"\n" % BADNAME),
     "silent.test": zone("@ MX 10 mx\n", "mx A %s\n" % SILENT),
     "nullmx.test": zone("@ MX 0 .\n"),
+    "stsbig.test": zone("@ MX 10 mx.good.test.\n", sts_records("big")),
+    "stall.test": zone("@ MX 10 mx\n", "mx A %s\n" % STALL),
+    "pfx.test": zone("@ MX 10 mx\n", "mx A %s\n" % POSTFIX),
     # SPF: eleven lookups in a chain of includes; and a syntax error.
     "spfmany.test": zone("@ MX 10 mx.good.test.\n",
                          "@ TXT \"v=spf1 include:i1.spfmany.test -all\"\n" +
@@ -86,6 +96,55 @@ ZONES = {
 DNS = PKI = None
 PORT = None
 SUB_PORT = SUBS_PORT = None  # the good node's submission and submissions ports
+
+
+class StallingTls:
+    """Offers STARTTLS, says 220 to it, then holds the connection in
+    silence: a handshake that never completes."""
+
+    def __init__(self, addr, port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((addr, port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.stop = threading.Event()
+        self.held = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.held.append(c)
+            threading.Thread(target=self.session, args=(c,), daemon=True).start()
+
+    def session(self, c):
+        try:
+            c.settimeout(30)
+            f = c.makefile("rb")
+            c.sendall(b"220 stall.test ESMTP\r\n")
+            for line in f:
+                verb = line.split()[0].upper() if line.split() else b""
+                if verb == b"EHLO":
+                    c.sendall(b"250-stall.test\r\n250 STARTTLS\r\n")
+                elif verb == b"STARTTLS":
+                    c.sendall(b"220 go ahead\r\n")
+                    self.stop.wait(60)  # never answer the ClientHello
+                    return
+                else:
+                    c.sendall(b"221 bye\r\n")
+                    return
+        except OSError:
+            pass
+
+    def close(self):
+        self.stop.set()
+        for c in self.held:
+            c.close()
+        self.sock.close()
 
 
 class StsHandler(http.server.BaseHTTPRequestHandler):
@@ -155,18 +214,32 @@ def spki_sha256(cert):
 
 
 GOOD_CERT = None
+SELF = None  # an instance (not running) whose data_dir has selfdom.test
+
+
+def self_instance():
+    """selfdom.test as `hikyaku domain add` makes it (DKIM keys), served
+    from the zone `domain dns` prints, minus its DMARC record."""
+    inst = hk.Instance(services=(), myhostname="mx.good.test",
+                       smtpd_tls_cert_file=GOOD_CERT[0], smtpd_tls_key_file=GOOD_CERT[1])
+    inst.add_domain("selfdom.test")
+    out = inst.hk("domain", "dns", "selfdom.test").stdout
+    lines = [l for l in out.splitlines()
+             if l and not l.startswith(";") and not l.startswith("_dmarc.")]
+    return inst, zone("", "\n".join(lines) + "\n")
 
 
 def setUpModule():
-    global DNS, PKI, PORT, GOOD_CERT
+    global DNS, PKI, PORT, GOOD_CERT, SELF
     global SUB_PORT, SUBS_PORT
-    PORT = shared_port((GOOD, PLAIN, BADNAME, SILENT, STS, STS_BADCERT))
+    PORT = shared_port((GOOD, PLAIN, BADNAME, SILENT, STS, STS_BADCERT, POSTFIX, STALL))
     SUB_PORT = SUBS_PORT = PORT
     while len({PORT, SUB_PORT, SUBS_PORT}) < 3:
         SUB_PORT, SUBS_PORT = shared_port((GOOD,)), shared_port((GOOD,))
     PKI = Pki()
     GOOD_CERT = PKI.make_server("mx-good", "mx.good.test", PKI.ca, PKI.ca_key, days=90)
     zones = dict(ZONES)
+    SELF, zones["selfdom.test"] = self_instance()
     zones["dkim.test"] = zone("@ MX 10 mx.good.test.\n", "".join(
         "%s._domainkey TXT %s\n" % (sel, txt(rec)) for sel, rec in (
             ("rsa", "v=DKIM1; k=rsa; p=" + dkim_p("RSA", 2048)),
@@ -182,9 +255,13 @@ def setUpModule():
     zones["plain.test"] += "_submission._tcp SRV 0 1 %d mx\n" % PORT
     DNS = nsd.Nsd(zones)
     DNS.start()
+    SELF.settings["dns_server"] = DNS.server
+    SELF.write_config()
 
 
 def tearDownModule():
+    if SELF is not None:
+        SELF.cleanup()
     if DNS is not None:
         DNS.stop()
     if PKI is not None:
@@ -209,6 +286,16 @@ class Check(unittest.TestCase):
             cls.nodes.append(n)
             n.start()
         cls.plain = FakeSmtp(PLAIN, PORT)
+        cls.stall = StallingTls(STALL, PORT)
+        # Postfix as the peer with a certificate for the wrong name.
+        if os.geteuid() != 0 and hk.ALLOW_SKIP:
+            cls.postfix = None
+        else:
+            hk.require_tool("postfix")
+            cls.postfix = Postfix(POSTFIX, PORT, "pfx.test", {}, extra={
+                "myhostname": "mx.pfx.test", "smtpd_tls_cert_file": PKI.cert,
+                "smtpd_tls_key_file": PKI.key})
+            cls.postfix.start()
         sts_cert = multi_name_cert("mta-sts", [h for h in POLICIES if "stscert" not in h])
         cls.https = [https_server(STS, PORT, *sts_cert),
                      https_server(STS_BADCERT, PORT, *PKI.cert_key_for_other())]
@@ -220,10 +307,13 @@ class Check(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        if cls.postfix is not None:
+            cls.postfix.cleanup()
         for h in cls.https:
             h.shutdown()
             h.server_close()
         cls.silent.close()
+        cls.stall.close()
         cls.plain.close()
         for n in cls.nodes:
             try:
@@ -345,6 +435,24 @@ class Check(unittest.TestCase):
         self.assertRegex(dm[1], r"^  WARN .*p=none .*only monitors.*no rua")
         self.assertRegex(dm[2], r"^  FAIL .*receivers ignore it")
 
+    def test_self(self):
+        p = SELF.hk("check", "--self", "--port", str(PORT), "--ca", PKI.ca, "--timeout", "3",
+                    check=False, timeout=120)
+        out = p.stdout
+        self.assertIn("this server (mx.good.test)", out)
+        self.assertRegex(out, r"OK    cert      \S+ names mx\.good\.test")
+        self.assertRegex(out, r"OK    cert      \S+: (89|90) days left")
+        self.assertIn("\nselfdom.test\n", out)
+        self.assertRegex(out, r"OK    published selfdom\.test\. MX 10 mx\.good\.test\.")
+        self.assertRegex(out, r'OK    published selfdom\.test\. TXT "v=spf1 mx -all"')
+        dkim = [l for l in out.splitlines() if "._domainkey.selfdom.test." in l]
+        self.assertEqual(len(dkim), 2, out)  # RSA and Ed25519, as published
+        self.assertTrue(all(l.startswith("  OK ") for l in dkim), dkim)
+        self.assertRegex(out, r"FAIL  published _dmarc\.selfdom\.test\. TXT missing: publish ")
+        self.assertEqual(p.returncode, 2, out)
+        # --self takes no domain arguments.
+        self.assertEqual(SELF.hk("check", "--self", "x.test", check=False).returncode, 2)
+
     def test_plain_fails_in_clear(self):
         rc, j, p = self.check_json("plain.test")
         self.assertEqual(rc, 2, p.stdout)
@@ -373,6 +481,35 @@ class Check(unittest.TestCase):
         # Two SPF records are a permanent error (RFC 7208 4.5): a FAIL line.
         self.assertTrue(any(c["status"] == "FAIL" and c["check"] == "spf" for c in d["checks"]))
         self.assertEqual(rc, 2, p.stdout)
+
+    def test_postfix_wrong_name_warns(self):
+        if self.postfix is None:
+            self.skipTest("Postfix needs root")
+        rc, j, p = self.check_json("pfx.test")
+        d = j["domains"][0]
+        m = d["mx"][0]
+        self.assertTrue(m["starttls"] and m["tls"], p.stdout)
+        self.assertTrue(m["chain_verified"])
+        self.assertFalse(m["name_matches"])
+        self.assertEqual(d["verdict"],
+                         "mail to pfx.test is encrypted when possible, not authenticated")
+        self.assertEqual(d["status"], "WARN")
+        self.assertEqual(rc, 1, p.stdout)
+
+    def test_mta_sts_policy_too_large(self):
+        p, lines = self.sts_line("stsbig.test")
+        self.assertEqual(lines[0].split()[0], "FAIL", p.stdout)
+        self.assertIn("policy larger than 64 KiB", lines[0])
+
+    def test_handshake_that_never_completes(self):
+        rc, j, p = self.check_json("stall.test")
+        m = j["domains"][0]["mx"][0]
+        self.assertTrue(m["starttls"], p.stdout)
+        self.assertFalse(m["tls"])
+        self.assertTrue(m["timeout"], m)
+        self.assertIn("handshake", m["error"])
+        self.assertEqual(j["domains"][0]["verdict"], "mail to stall.test can travel in clear")
+        self.assertEqual(rc, 2)
 
     def test_silent_server_times_out(self):
         rc, j, p = self.check_json("silent.test")
