@@ -34,21 +34,6 @@ struct check_self {
 	} q[64];
 };
 
-static bool
-srv_matches(const struct dns_rr *rr, const char *want)
-{
-	unsigned prio, weight, port;
-	char target[300];
-	size_t n;
-
-	if (sscanf(want, "%u %u %u %299s", &prio, &weight, &port, target) != 4)
-		return false;
-	n = strlen(target);
-	if (n > 1 && target[n - 1] == '.')
-		target[n - 1] = '\0';
-	return rr->u.srv.port == port && strcasecmp(rr->u.srv.target, target) == 0;
-}
-
 /* same_kind - a published TXT record for the same purpose as want. */
 static bool
 same_kind(const char *txt, const char *want)
@@ -74,7 +59,7 @@ on_answer(void *ctx, const struct dns_answer *a)
 
 		if ((rr->type == DNS_T_MX && strcasecmp(rr->u.mx.name, r->txt) == 0) ||
 		    (rr->type == DNS_T_TXT && strcmp(rr->u.txt.text, r->txt) == 0) ||
-		    (rr->type == DNS_T_SRV && srv_matches(rr, r->value)))
+		    (rr->type == DNS_T_SRV && cmd_domain_srv_matches(rr, r->value)))
 			r->found = 1;
 		else if (rr->type == DNS_T_TXT && same_kind(rr->u.txt.text, r->txt))
 			log_value(q->other, sizeof(q->other), rr->u.txt.text, strlen(rr->u.txt.text));

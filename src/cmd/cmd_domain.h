@@ -27,6 +27,10 @@ struct domain_recs {
 
 /* Fills rs (zeroed by the caller) with every record `d` needs. */
 void cmd_domain_dns_build(struct domain_recs *rs, const struct conf *conf, const char *d);
+/* Does a published SRV record match the value we print ("0 1 587 host.")?
+   Port and target only: priority and weight are the admin's. */
+struct dns_rr;
+bool cmd_domain_srv_matches(const struct dns_rr *rr, const char *want);
 /* Frees what build allocated, and rs itself. */
 void cmd_domain_dns_free(struct domain_recs *rs);
 

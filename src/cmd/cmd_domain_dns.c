@@ -10,9 +10,10 @@
  * not available"; standard ports otherwise, since clients look for those),
  * and the autoconfig/autodiscover names clients probe (CNAMEs to
  * myhostname).
- * --check asks the resolver (dns_server when set) for the MX and TXT
- * records; SRV and CNAME are shown as not checked (dns/ does not decode
- * them). Every query is bounded by the resolver's timeout.
+ * --check asks the resolver (dns_server when set) for the MX, TXT and SRV
+ * records (an SRV record matches on port and target); CNAMEs are shown as
+ * not checked (the resolver follows them rather than returning them).
+ * Every query is bounded by the resolver's timeout.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -146,6 +147,22 @@ cmd_domain_dns_build(struct domain_recs *rs, const struct conf *conf, const char
 
 /* ---- --check ---- */
 
+bool
+cmd_domain_srv_matches(const struct dns_rr *rr, const char *want)
+{
+	unsigned prio, weight, port;
+	char target[300];
+	size_t n;
+
+	if (sscanf(want, "%u %u %u %299s", &prio, &weight, &port, target) != 4)
+		return false;
+	n = strlen(target);
+	if (n > 1 && target[n - 1] == '.')
+		target[n - 1] = '\0';
+	return rr->u.srv.port == port && strcasecmp(rr->u.srv.target, target) == 0;
+}
+
+
 struct probe {
 	struct domain_rec *r;
 	bool done;
@@ -169,6 +186,8 @@ probe_done(void *ctx, const struct dns_answer *a)
 			p->r->found = 1;
 		if (rr->type == DNS_T_MX && strcasecmp(rr->u.mx.name, p->r->txt) == 0)
 			p->r->found = 1;
+		if (rr->type == DNS_T_SRV && cmd_domain_srv_matches(rr, p->r->value))
+			p->r->found = 1;
 	}
 }
 
@@ -189,11 +208,14 @@ check_all(struct domain_recs *rs, const struct conf *conf)
 	for (size_t i = 0; i < rs->n; i++) {
 		struct domain_rec *r = &rs->r[i];
 		struct probe p = { r, false };
-		bool mx = strcmp(r->type, "MX") == 0;
+		uint16_t type = strcmp(r->type, "MX") == 0    ? DNS_T_MX
+		                : strcmp(r->type, "TXT") == 0 ? DNS_T_TXT
+		                : strcmp(r->type, "SRV") == 0 ? DNS_T_SRV
+		                                              : 0;
 
-		if (!mx && strcmp(r->type, "TXT") != 0)
+		if (type == 0)
 			continue;
-		if (dns_query(dns, r->name, mx ? DNS_T_MX : DNS_T_TXT, probe_done, &p) == NULL) {
+		if (dns_query(dns, r->name, type, probe_done, &p) == NULL) {
 			r->found = -1;
 			continue;
 		}

@@ -334,9 +334,9 @@ class Outbound(unittest.TestCase):
         raise RuntimeError("no shared port")
 
     def publish(self, out):
-        """The MX and TXT lines of `domain dns` output into example.test."""
+        """The MX, TXT and SRV lines of `domain dns` output into example.test."""
         lines = [l.split("  ;")[0] for l in out.splitlines()
-                 if re.match(r"^\S+ 3600 IN (MX|TXT) ", l)]
+                 if re.match(r"^\S+ 3600 IN (MX|TXT|SRV) ", l)]
         zone = soa() + "mx A 127.0.0.1\n" + "\n".join(lines) + "\n"
         zones = dict(ZONES)
         zones["example.test"] = zone
@@ -367,7 +367,8 @@ class Outbound(unittest.TestCase):
         self.publish(out)
         chk = snd.hk("domain", "dns", hk.DOMAIN, "--check", check=False)
         self.assertEqual(chk.returncode, 0, chk.stdout + chk.stderr)
-        self.assertEqual(chk.stdout.count("; ok: published"), 5, chk.stdout)
+        # MX, SPF, two DKIM keys, DMARC and the six SRV records.
+        self.assertEqual(chk.stdout.count("; ok: published"), 11, chk.stdout)
 
         rcv = self._own(Node(RCV_ADDR, ("smtp",), smtp_port=port, dns_server=DNS.server,
                              myhostname="mx.rcv.test"))
