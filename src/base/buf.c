@@ -74,6 +74,13 @@ buf_commit(struct buf *b, size_t n)
 }
 
 void
+buf_truncate(struct buf *b, size_t n)
+{
+	BUG_ON(n > buf_len(b));
+	b->wpos = b->rpos + n;
+}
+
+void
 buf_consume(struct buf *b, size_t n)
 {
 	BUG_ON(n > buf_len(b));

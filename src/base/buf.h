@@ -49,6 +49,8 @@ buf_peek(const struct buf *b)
 uint8_t *buf_reserve(struct buf *b, size_t want, size_t *avail_r);
 /* Marks n bytes written at the pointer buf_reserve() returned. */
 void buf_commit(struct buf *b, size_t n);
+/* Keeps only the first n bytes; n must not exceed buf_len(). */
+void buf_truncate(struct buf *b, size_t n);
 /* Drops n bytes from the front; n must not exceed buf_len(). */
 void buf_consume(struct buf *b, size_t n);
 /* Drops all unread bytes (STARTTLS purge). */

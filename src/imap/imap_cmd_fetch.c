@@ -143,9 +143,16 @@ render_one(struct imap_sess *s, struct imap_fetch_job *j, uint32_t uid)
 		.keywords = kwv, .nkeywords = nkw, .internaldate = m->internaldate,
 		.internaldate_tz = m->internaldate_tz, .size = m->size, .modseq = m->modseq };
 	if (imap_fetch_needs_structure(j->req)) {
-		fm.envelope = env = cached(s, seq, "envelope", &mm);
-		fm.bodystructure = bs = cached(s, seq, "bodystructure", &mm);
-		fm.body = body = cached(s, seq, "body", &mm);
+		unsigned want = imap_fetch_structures(j->req);
+
+		/* Only what is asked: each one missing from the cache costs a
+		   MIME parse of the message. */
+		if (want & IMAP_FETCH_S_ENVELOPE)
+			fm.envelope = env = cached(s, seq, "envelope", &mm);
+		if (want & IMAP_FETCH_S_BODYSTRUCTURE)
+			fm.bodystructure = bs = cached(s, seq, "bodystructure", &mm);
+		if (want & IMAP_FETCH_S_BODY)
+			fm.body = body = cached(s, seq, "body", &mm);
 	} else if (imap_fetch_needs_data(j->req) && map_msg(s, seq, &mm) < 0) {
 		return 0; /* expunged meanwhile: nothing to show */
 	}

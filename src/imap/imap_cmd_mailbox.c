@@ -476,9 +476,12 @@ list_run(struct imap_sess *s, const struct imap_cmd *c, struct list_opts *o, siz
 	for (size_t k = 0; k < npats; k++) {
 		char full[PATTERN_MAX + 1];
 
-		if (strlen(ref) + strlen(pats[k]) > PATTERN_MAX)
+		size_t nref = strlen(ref), npat = strlen(pats[k]);
+
+		if (nref + npat > PATTERN_MAX)
 			goto bad;
-		snprintf(full, sizeof(full), "%s%s", ref, pats[k]);
+		memcpy(full, ref, nref);
+		memcpy(full + nref, pats[k], npat + 1);
 		if (!s->utf8 && list_pattern_utf8(full, sizeof(full)) < 0)
 			goto bad;
 		if (full[0] == '\0' && !o->lsub) /* RFC 9051 6.3.9: the delimiter */

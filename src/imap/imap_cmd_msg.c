@@ -5,8 +5,11 @@
  *
  * Sequence sets become UID lists first (imap_set_uids), so a store
  * completion never depends on sequence numbers that may have moved.
- * XXX SEARCH reads the messages it needs on the loop thread; large
- * mailboxes with body searches would want the thread pool.
+ * SEARCH on header keys (SUBJECT, FROM, HEADER, SENT*...) reads only the
+ * header section, and keeps it in the mailbox cache ("header"), so that a
+ * client's repeated searches touch no file; BODY and TEXT map the message.
+ * XXX those reads happen on the loop thread; large mailboxes with body
+ * searches would want the thread pool.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -195,6 +198,47 @@ imap_cmd_move(struct imap_sess *s, const struct imap_cmd *c)
 
 /* ---- SEARCH ---- */
 
+#define SEARCH_HEADER_MAX (64 * 1024) /* larger header sections: map the file */
+
+/*
+ * search_header - the header section of message seq (with its empty line)
+ * into b: from the cache, else read from the file (bounded) and cached.
+ * Returns 0, or -1 when it cannot be had this way (too long, no end,
+ * unreadable): the caller maps the whole message instead.
+ */
+static int
+search_header(struct imap_sess *s, uint32_t seq, struct buf *b)
+{
+	const char *cached = mailbox_view_cache_get(s->view, seq, "header");
+	const uint8_t *end = NULL;
+	int fd;
+
+	if (cached != NULL)
+		return buf_append(b, cached, strlen(cached));
+	if ((fd = mailbox_view_msg_fd(s->view, seq)) < 0)
+		return -1;
+	while (end == NULL && buf_len(b) < SEARCH_HEADER_MAX) {
+		size_t avail;
+		uint8_t *w = buf_reserve(b, 8192, &avail);
+		ssize_t n = w != NULL ? read(fd, w, avail) : -1;
+
+		if (n <= 0)
+			break;
+		buf_commit(b, (size_t)n);
+		end = memmem(buf_peek(b).p, buf_len(b), "\r\n\r\n", 4);
+	}
+	close(fd);
+	if (end == NULL)
+		return -1;
+	buf_truncate(b, (size_t)(end - buf_peek(b).p) + 4);
+	/* Header text is ASCII in practice; one with a NUL is not cached. */
+	if (memchr(buf_peek(b).p, 0, buf_len(b)) == NULL && buf_append(b, "", 1) == 0) {
+		mailbox_view_cache_put(s->view, seq, "header", (const char *)buf_peek(b).p);
+		buf_truncate(b, buf_len(b) - 1);
+	}
+	return 0;
+}
+
 /* search_one - does message seq match? Maps the file when needed. */
 static int
 search_one(struct imap_sess *s, const struct imap_search *srch, uint32_t seq, uint32_t count,
@@ -206,6 +250,7 @@ search_one(struct imap_sess *s, const struct imap_search *srch, uint32_t seq, ui
 	struct imap_search_msg sm;
 	void *p = NULL;
 	size_t len = 0;
+	struct buf hdr;
 	int rc;
 
 	for (size_t i = 0; i < nk && i < 64; i++)
@@ -215,7 +260,12 @@ search_one(struct imap_sess *s, const struct imap_search *srch, uint32_t seq, ui
 		.max_uid = maxuid, .flags = m->flags, .keywords = kwv, .nkeywords = nkw,
 		.internaldate = m->internaldate, .internaldate_tz = m->internaldate_tz,
 		.size = m->size };
-	if (imap_search_needs_data(srch)) {
+	buf_init(&hdr, 0, SEARCH_HEADER_MAX + 8192);
+	if (imap_search_needs_data(srch) && !imap_search_needs_body(srch) &&
+	    search_header(s, seq, &hdr) == 0) {
+		sm.data = (const char *)buf_peek(&hdr).p;
+		sm.len = buf_len(&hdr);
+	} else if (imap_search_needs_data(srch)) {
 		int fd = mailbox_view_msg_fd(s->view, seq);
 		struct stat st;
 
@@ -226,14 +276,17 @@ search_one(struct imap_sess *s, const struct imap_search *srch, uint32_t seq, ui
 			p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
 		}
 		close(fd);
-		if (p == MAP_FAILED)
+		if (p == MAP_FAILED) {
+			buf_deinit(&hdr);
 			return 0;
+		}
 		sm.data = p ? p : "";
 		sm.len = p ? len : 0;
 	}
 	rc = imap_search_match(srch, &sm);
 	if (p != NULL)
 		munmap(p, len);
+	buf_deinit(&hdr);
 	return rc;
 }
 

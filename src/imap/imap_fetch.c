@@ -434,6 +434,19 @@ imap_fetch_needs_structure(const struct imap_fetch_req *req)
 	return structure;
 }
 
+unsigned
+imap_fetch_structures(const struct imap_fetch_req *req)
+{
+	unsigned bits = 0;
+
+	for (size_t i = 0; i < req->n; i++)
+		bits |= req->items[i].type == FI_ENVELOPE        ? IMAP_FETCH_S_ENVELOPE
+		        : req->items[i].type == FI_BODY          ? IMAP_FETCH_S_BODY
+		        : req->items[i].type == FI_BODYSTRUCTURE ? IMAP_FETCH_S_BODYSTRUCTURE
+		                                                 : 0;
+	return bits;
+}
+
 bool
 imap_fetch_sets_seen(const struct imap_fetch_req *req)
 {

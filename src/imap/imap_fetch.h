@@ -59,6 +59,12 @@ bool imap_fetch_needs_data(const struct imap_fetch_req *req);
 /* True when only ENVELOPE/BODY/BODYSTRUCTURE need the data, so cached
    renderings in imap_fetch_msg make the data unnecessary. */
 bool imap_fetch_needs_structure(const struct imap_fetch_req *req);
+/* Which cached renderings the request shows (the engine fills only those
+   in struct imap_fetch_msg): IMAP_FETCH_S_* bits. */
+#define IMAP_FETCH_S_ENVELOPE 0x1
+#define IMAP_FETCH_S_BODY 0x2
+#define IMAP_FETCH_S_BODYSTRUCTURE 0x4
+unsigned imap_fetch_structures(const struct imap_fetch_req *req);
 /* True for a non-PEEK BODY[...], RFC822, RFC822.TEXT or BINARY[...]: the
    engine sets \Seen in a read-write mailbox, then calls
    imap_fetch_req_add_flags() so that FLAGS is part of the response. */

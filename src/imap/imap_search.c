@@ -352,6 +352,8 @@ parse_key(struct sparser *p, unsigned depth)
 		if (k->type == SK_HEADER || k->type == SK_BODY || k->type == SK_TEXT ||
 		    (k->type >= SK_SENTBEFORE && k->type <= SK_SENTSINCE))
 			p->s->needs_data = true;
+		if (k->type == SK_BODY || k->type == SK_TEXT)
+			p->s->needs_body = true;
 		return k;
 	}
 	p->error = "Unknown search key";
@@ -462,6 +464,12 @@ imap_search_free(struct imap_search **sp)
 	skey_free((*sp)->root);
 	free(*sp);
 	*sp = NULL;
+}
+
+bool
+imap_search_needs_body(const struct imap_search *s)
+{
+	return s->needs_body;
 }
 
 bool

@@ -54,6 +54,9 @@ void imap_search_free(struct imap_search **s);
 /* True when some key needs the message bytes (header, body, text, sent
    date); otherwise imap_search_msg.data may be NULL. */
 bool imap_search_needs_data(const struct imap_search *s);
+/* Does a key look past the header section (BODY, TEXT)? If not, the
+   engine may pass only the header section (with its empty line) as data. */
+bool imap_search_needs_body(const struct imap_search *s);
 /* The RETURN options as IMAP_SEARCH_RET_* bits; 0 when no RETURN was given
    (plain "* SEARCH" response). "RETURN ()" means ALL, as RFC 4731 says. */
 unsigned imap_search_return(const struct imap_search *s);

@@ -51,6 +51,7 @@ struct imap_search {
 	unsigned ret;	   /* IMAP_SEARCH_RET_* */
 	bool esearch;	   /* RETURN was given */
 	bool needs_data;
+	bool needs_body; /* BODY or TEXT: the header section is not enough */
 };
 
 /* Appends the case-folded (full Unicode folding, NFKD) form of UTF-8 text

@@ -318,6 +318,13 @@ class Imap(hk.InstanceTestCase):
             self.assertEqual(c.search(None, "BODY", "kiwi"), ("OK", [b"3"]))
             self.assertEqual(c.search("UTF-8", "NOT", "SUBJECT", "apple"), ("OK", [b"2"]))
             self.assertEqual(c.search(None, "OR", "SEEN", "SUBJECT", "banana"), ("OK", [b"1 2"]))
+            # Header keys again, now from the cached header sections, and
+            # a header search next to a body search (which maps the file).
+            self.assertEqual(c.search(None, "SUBJECT", "apple"), ("OK", [b"1 3"]))
+            self.assertEqual(c.search(None, "HEADER", "Subject", "crumble", "BODY", "kiwi"),
+                             ("OK", [b"3"]))
+            self.assertEqual(c.search(None, "SUBJECT", "crumble", "NOT", "BODY", "kiwi"),
+                             ("OK", [b""]))
             typ, data = c.search("X-UNKNOWN-CHARSET", "ALL")
             self.assertEqual(typ, "NO", data)
             self.assertIn(b"BADCHARSET", data[-1])

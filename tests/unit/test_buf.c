@@ -43,5 +43,21 @@ test_buf_reserve(void)
 	CHECK(b.base == NULL);
 }
 
-static const struct t_test tests[] = { T(test_buf_bounds), T(test_buf_reserve), { 0 } };
+static void
+test_buf_truncate(void)
+{
+	struct buf b;
+
+	buf_init(&b, 16, 64);
+	CHECK_INT(buf_append_str(&b, "xxheader\r\n\r\nbody"), 0);
+	buf_consume(&b, 2);
+	buf_truncate(&b, 10);
+	CHECK_SPAN(buf_peek(&b), "header\r\n\r\n");
+	buf_truncate(&b, 0);
+	CHECK_INT(buf_len(&b), 0);
+	buf_deinit(&b);
+}
+
+static const struct t_test tests[] = { T(test_buf_bounds), T(test_buf_reserve),
+	                               T(test_buf_truncate), { 0 } };
 T_MAIN(tests)

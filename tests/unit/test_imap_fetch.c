@@ -271,20 +271,22 @@ test_fetch_flags(void)
 	static const struct {
 		const char *items;
 		bool data, structure, seen;
+		unsigned structures;
 	} cases[] = {
-		{ "FAST", false, false, false },
-		{ "(UID FLAGS MODSEQ)", false, false, false },
-		{ "ALL", true, true, false },
-		{ "(BODYSTRUCTURE UID)", true, true, false },
-		{ "(ENVELOPE BODY[])", true, false, true },
-		{ "BODY.PEEK[]", true, false, false },
-		{ "BODY[HEADER]", true, false, true },
-		{ "RFC822", true, false, true },
-		{ "RFC822.TEXT", true, false, true },
-		{ "RFC822.HEADER", true, false, false },
-		{ "BINARY[1]", true, false, true },
-		{ "BINARY.PEEK[1]", true, false, false },
-		{ "BINARY.SIZE[1]", true, false, false },
+		{ "FAST", false, false, false, 0 },
+		{ "(UID FLAGS MODSEQ)", false, false, false, 0 },
+		{ "ALL", true, true, false, IMAP_FETCH_S_ENVELOPE },
+		{ "FULL", true, true, false, IMAP_FETCH_S_ENVELOPE | IMAP_FETCH_S_BODY },
+		{ "(BODYSTRUCTURE UID)", true, true, false, IMAP_FETCH_S_BODYSTRUCTURE },
+		{ "(ENVELOPE BODY[])", true, false, true, IMAP_FETCH_S_ENVELOPE },
+		{ "BODY.PEEK[]", true, false, false, 0 },
+		{ "BODY[HEADER]", true, false, true, 0 },
+		{ "RFC822", true, false, true, 0 },
+		{ "RFC822.TEXT", true, false, true, 0 },
+		{ "RFC822.HEADER", true, false, false, 0 },
+		{ "BINARY[1]", true, false, true, 0 },
+		{ "BINARY.PEEK[1]", true, false, false, 0 },
+		{ "BINARY.SIZE[1]", true, false, false, 0 },
 	};
 
 	for (size_t i = 0; i < nitems(cases); i++) {
@@ -297,7 +299,8 @@ test_fetch_flags(void)
 		}
 		if (imap_fetch_needs_data(req) != cases[i].data ||
 		    imap_fetch_needs_structure(req) != cases[i].structure ||
-		    imap_fetch_sets_seen(req) != cases[i].seen)
+		    imap_fetch_sets_seen(req) != cases[i].seen ||
+		    imap_fetch_structures(req) != cases[i].structures)
 			t_fail(__FILE__, __LINE__, cases[i].items);
 		imap_fetch_req_free(&req);
 	}
