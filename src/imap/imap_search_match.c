@@ -36,6 +36,28 @@ struct match_ctx {
 	int64_t sent_day;
 };
 
+/* fold_ascii - pure ASCII folds to itself with A-Z lowered (NFKD leaves
+   ASCII alone): most mail headers, at a fraction of u8_casefold's cost.
+   Returns 1 done, 0 not ASCII (nothing appended), -1 out full. */
+static int
+fold_ascii(struct span in, struct buf *out)
+{
+	size_t avail;
+	uint8_t *w;
+
+	for (size_t i = 0; i < in.n; i++)
+		if (in.p[i] >= 0x80)
+			return 0;
+	if (in.n == 0)
+		return 1;
+	if ((w = buf_reserve(out, in.n, &avail)) == NULL)
+		return -1;
+	for (size_t i = 0; i < in.n; i++)
+		w[i] = in.p[i] >= 'A' && in.p[i] <= 'Z' ? (uint8_t)(in.p[i] + 32) : in.p[i];
+	buf_commit(out, in.n);
+	return 1;
+}
+
 int
 imap_search_fold(struct span in, struct buf *out)
 {
@@ -44,6 +66,8 @@ imap_search_fold(struct span in, struct buf *out)
 	size_t flen = 0;
 	int rc;
 
+	if ((rc = fold_ascii(in, out)) != 0)
+		return rc < 0 ? -1 : 0;
 	/* u8_casefold refuses invalid UTF-8: replace bad bytes first. */
 	buf_init(&clean, 0, SIZE_MAX / 4);
 	for (size_t i = 0; i < in.n;) {
