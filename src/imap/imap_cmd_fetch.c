@@ -4,10 +4,12 @@
  * The item list is parsed and each response rendered by imap_fetch.c;
  * this file picks the messages, maps the files, sets \Seen for non-PEEK
  * body fetches (in a read-write mailbox, before the responses, so FLAGS
- * shows it), and streams: one message's response is built, then sent in
- * chunks while the connection accepts output; when it does not (1 MiB
- * queued), the drained callback resumes. Input is paused meanwhile, so a
- * client that never reads cannot make us buffer more than one message.
+ * shows it), and streams: one message's response is rendered as a list of
+ * pieces, the renderer's own text copied into a small buffer and the
+ * message bytes referenced in the mapping (never copied to the heap), then
+ * sent in chunks while the connection accepts output; when it does not
+ * (1 MiB queued), the drained callback resumes. Input is paused meanwhile,
+ * so a client that never reads holds one mapped message, not a copy.
  * ENVELOPE and BODYSTRUCTURE renderings are cached in the index.
  * Limits: one message response at a time (bounded by the message size
  * limit); FETCH_CHUNK bytes per write.
@@ -26,13 +28,31 @@
 
 #define FETCH_CHUNK (64 * 1024)
 
+/* A mapped message file. */
+struct msg_map {
+	void *p;
+	size_t len;
+};
+
+/* One piece of the response being sent: text in `out`, or a range of the
+   mapped message. */
+struct fetch_piece {
+	bool mapped;
+	size_t off, len;
+};
+
 struct imap_fetch_job {
 	struct imap_fetch_req *req;
 	uint32_t *uids; /* the messages, in view order */
 	size_t n, next;
-	struct buf out; /* the response being sent */
+	struct buf out;	   /* the renderer's text for the current response */
+	struct msg_map map; /* the current message, while its pieces are sent */
+	struct fetch_piece *pieces;
+	size_t npieces, cap, cur, sent; /* sent: bytes of pieces[cur] already out */
 	bool unknown_cte;
 };
+
+static void unmap_msg(struct msg_map *mm);
 
 void
 imap_fetch_job_free(struct imap_fetch_job **jp)
@@ -44,15 +64,11 @@ imap_fetch_job_free(struct imap_fetch_job **jp)
 	imap_fetch_req_free(&j->req);
 	free(j->uids);
 	buf_deinit(&j->out);
+	unmap_msg(&j->map);
+	free(j->pieces);
 	free(j);
 	*jp = NULL;
 }
-
-/* A mapped message file. */
-struct msg_map {
-	void *p;
-	size_t len;
-};
 
 /* map_msg - the message's bytes, or -1 (expunged meanwhile, I/O error). */
 static int
@@ -115,10 +131,29 @@ cached(struct imap_sess *s, uint32_t seq, const char *field, struct msg_map *mm)
 	return out;
 }
 
+/* emit_piece - a piece of the response, in order: inside the mapping it is
+   referenced, else copied (the renderer's scratch is only valid now). */
 static int
-emit_out(void *ctx, const void *p, size_t n)
+emit_piece(void *ctx, const void *p, size_t n)
 {
-	return buf_append(ctx, p, n);
+	struct imap_fetch_job *j = ctx;
+	const char *base = j->map.p, *q = p;
+	bool mapped = base != NULL && q >= base && q + n <= base + j->map.len;
+	size_t off = mapped ? (size_t)(q - base) : buf_len(&j->out);
+	struct fetch_piece *last = j->npieces > 0 ? &j->pieces[j->npieces - 1] : NULL;
+
+	if (!mapped && buf_append(&j->out, p, n) < 0)
+		return -1;
+	if (last != NULL && last->mapped == mapped && last->off + last->len == off) {
+		last->len += n;
+		return 0;
+	}
+	if (j->npieces == j->cap) {
+		j->cap = j->cap ? j->cap * 2 : 16;
+		j->pieces = xrealloc(j->pieces, j->cap * sizeof(*j->pieces));
+	}
+	j->pieces[j->npieces++] = (struct fetch_piece){ mapped, off, n };
+	return 0;
 }
 
 /* render_one - the response for one message into j->out. -1: fatal. */
@@ -130,7 +165,7 @@ render_one(struct imap_sess *s, struct imap_fetch_job *j, uint32_t uid)
 	const char *kwv[64], *const *names;
 	size_t nk = mailbox_view_keywords(s->view, &names), nkw = 0;
 	struct imap_fetch_msg fm = { 0 };
-	struct msg_map mm = { 0 };
+	struct msg_map *mm = &j->map;
 	char *env = NULL, *bs = NULL, *body = NULL;
 	int rc = 0;
 
@@ -148,24 +183,23 @@ render_one(struct imap_sess *s, struct imap_fetch_job *j, uint32_t uid)
 		/* Only what is asked: each one missing from the cache costs a
 		   MIME parse of the message. */
 		if (want & IMAP_FETCH_S_ENVELOPE)
-			fm.envelope = env = cached(s, seq, "envelope", &mm);
+			fm.envelope = env = cached(s, seq, "envelope", mm);
 		if (want & IMAP_FETCH_S_BODYSTRUCTURE)
-			fm.bodystructure = bs = cached(s, seq, "bodystructure", &mm);
+			fm.bodystructure = bs = cached(s, seq, "bodystructure", mm);
 		if (want & IMAP_FETCH_S_BODY)
-			fm.body = body = cached(s, seq, "body", &mm);
-	} else if (imap_fetch_needs_data(j->req) && map_msg(s, seq, &mm) < 0) {
+			fm.body = body = cached(s, seq, "body", mm);
+	} else if (imap_fetch_needs_data(j->req) && map_msg(s, seq, mm) < 0) {
 		return 0; /* expunged meanwhile: nothing to show */
 	}
 	if (imap_fetch_needs_data(j->req) && !imap_fetch_needs_structure(j->req)) {
-		fm.data = mm.p ? mm.p : "";
-		fm.len = mm.len;
+		fm.data = mm->p ? mm->p : "";
+		fm.len = mm->len;
 	}
-	rc = imap_fetch_render(j->req, &fm, s->rev2, emit_out, &j->out);
+	rc = imap_fetch_render(j->req, &fm, s->rev2, emit_piece, j);
 	if (rc == -2) {
 		j->unknown_cte = true;
 		rc = 0;
 	}
-	unmap_msg(&mm);
 	free(env);
 	free(bs);
 	free(body);
@@ -179,17 +213,27 @@ fetch_pump(struct imap_sess *s)
 	struct imap_fetch_job *j = s->fetch;
 
 	for (;;) {
-		while (buf_len(&j->out) > 0) {
-			size_t n = MIN(buf_len(&j->out), (size_t)FETCH_CHUNK);
+		while (j->cur < j->npieces) {
+			const struct fetch_piece *pc = &j->pieces[j->cur];
+			const uint8_t *base = pc->mapped ? (const uint8_t *)j->map.p : buf_peek(&j->out).p;
+			size_t n = MIN(pc->len - j->sent, (size_t)FETCH_CHUNK);
 
 			if (s->conn == NULL || s->closing)
 				return false;
-			if (conn_write(s->conn, buf_peek(&j->out).p, n) < 0) {
+			if (conn_write(s->conn, base + pc->off + j->sent, n) < 0) {
 				conn_flush(s->conn); /* imap_on_drained calls back */
 				return false;
 			}
-			buf_consume(&j->out, n);
+			j->sent += n;
+			if (j->sent == pc->len) {
+				j->cur++;
+				j->sent = 0;
+			}
 		}
+		/* The response is out: its text and mapping can go. */
+		j->npieces = j->cur = 0;
+		buf_clear(&j->out);
+		unmap_msg(&j->map);
 		if (j->next == j->n)
 			return true;
 		if (render_one(s, j, j->uids[j->next++]) < 0) {
@@ -258,6 +302,8 @@ imap_cmd_fetch(struct imap_sess *s, const struct imap_cmd *c)
 		imap_fetch_job_free(&j);
 		return;
 	}
+	/* The renderer's own text (not message bytes): structures, headers
+	   filtered by HEADER.FIELDS, decoded BINARY parts. */
 	buf_init(&j->out, 0, (size_t)s->srv->lim.literal_max * 2 + 1024 * 1024);
 	s->fetch = j;
 	if (!imap_fetch_sets_seen(j->req) || mailbox_view_readonly(s->view)) {
