@@ -12,6 +12,7 @@ servers on loopback, with DNS from a real nsd.
                             it (stsbad.test), testing (ststest.test)
   127.0.0.36  mta-sts.stscert.test  HTTPS with a certificate for another name
   127.0.0.38  stall.test    says 220 to STARTTLS, then never sends a byte
+  127.0.0.39  endless.test  an endless multi-line banner ("220-" forever)
   127.0.0.37  pfx.test      Postfix (Debian's), test-CA certificate for another
                             name (mx.ca.test): encrypted, not authenticated
               dane.test     MX mx.dane.test (127.0.0.31) with TLSA records
@@ -43,6 +44,7 @@ from test_postfix import Postfix
 
 GOOD, PLAIN, BADNAME, SILENT = "127.0.0.31", "127.0.0.32", "127.0.0.33", "127.0.0.34"
 STS, STS_BADCERT, POSTFIX, STALL = "127.0.0.35", "127.0.0.36", "127.0.0.37", "127.0.0.38"
+ENDLESS = "127.0.0.39"
 
 POLICIES = {
     "mta-sts.good.test": "version: STSv1\r\nmode: enforce\r\nmx: mx.good.test\r\n"
@@ -80,6 +82,7 @@ ZONES = {
     "nullmx.test": zone("@ MX 0 .\n"),
     "stsbig.test": zone("@ MX 10 mx.good.test.\n", sts_records("big")),
     "stall.test": zone("@ MX 10 mx\n", "mx A %s\n" % STALL),
+    "endless.test": zone("@ MX 10 mx\n", "mx A %s\n" % ENDLESS),
     "pfx.test": zone("@ MX 10 mx\n", "mx A %s\n" % POSTFIX),
     # SPF: eleven lookups in a chain of includes; and a syntax error.
     "spfmany.test": zone("@ MX 10 mx.good.test.\n",
@@ -102,7 +105,8 @@ class StallingTls:
     """Offers STARTTLS, says 220 to it, then holds the connection in
     silence: a handshake that never completes."""
 
-    def __init__(self, addr, port):
+    def __init__(self, addr, port, endless=False):
+        self.endless = endless  # send an endless banner instead
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((addr, port))
@@ -124,6 +128,12 @@ class StallingTls:
     def session(self, c):
         try:
             c.settimeout(30)
+            if self.endless:
+                for _ in range(20000):  # bounded: the client must give up first
+                    if self.stop.is_set():
+                        return
+                    c.sendall(b"220-stall.test says hello, and hello again\r\n")
+                return
             f = c.makefile("rb")
             c.sendall(b"220 stall.test ESMTP\r\n")
             for line in f:
@@ -232,7 +242,8 @@ def self_instance():
 def setUpModule():
     global DNS, PKI, PORT, GOOD_CERT, SELF
     global SUB_PORT, SUBS_PORT
-    PORT = shared_port((GOOD, PLAIN, BADNAME, SILENT, STS, STS_BADCERT, POSTFIX, STALL))
+    PORT = shared_port((GOOD, PLAIN, BADNAME, SILENT, STS, STS_BADCERT, POSTFIX, STALL,
+                        ENDLESS))
     SUB_PORT = SUBS_PORT = PORT
     while len({PORT, SUB_PORT, SUBS_PORT}) < 3:
         SUB_PORT, SUBS_PORT = shared_port((GOOD,)), shared_port((GOOD,))
@@ -287,6 +298,7 @@ class Check(unittest.TestCase):
             n.start()
         cls.plain = FakeSmtp(PLAIN, PORT)
         cls.stall = StallingTls(STALL, PORT)
+        cls.endless = StallingTls(ENDLESS, PORT, endless=True)
         # Postfix as the peer with a certificate for the wrong name.
         if os.geteuid() != 0 and hk.ALLOW_SKIP:
             cls.postfix = None
@@ -314,6 +326,7 @@ class Check(unittest.TestCase):
             h.server_close()
         cls.silent.close()
         cls.stall.close()
+        cls.endless.close()
         cls.plain.close()
         for n in cls.nodes:
             try:
@@ -509,6 +522,13 @@ class Check(unittest.TestCase):
         self.assertTrue(m["timeout"], m)
         self.assertIn("handshake", m["error"])
         self.assertEqual(j["domains"][0]["verdict"], "mail to stall.test can travel in clear")
+        self.assertEqual(rc, 2)
+
+    def test_endless_banner(self):
+        rc, j, p = self.check_json("endless.test")
+        m = j["domains"][0]["mx"][0]
+        self.assertIn("malformed reply", m["error"], m)
+        self.assertEqual(j["domains"][0]["status"], "FAIL")
         self.assertEqual(rc, 2)
 
     def test_silent_server_times_out(self):
