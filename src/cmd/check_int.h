@@ -136,6 +136,15 @@ void out_line(struct out *o, enum check_level lvl, const char *what, const char 
         __attribute__((format(printf, 4, 5)));
 void json_put_str(FILE *fp, const char *s);
 
+/* DANE and MTA-STS (cmd_check_policy.c): lookups started with the
+   domain; each report says whether the policy makes senders insist on
+   authenticated TLS (*enforced). */
+void check_tlsa_start(struct check_domain *d, const struct dns_mx_host *h);
+void check_sts_start(struct check_domain *d);
+void report_dane(struct out *o, const struct check_domain *d, const struct check_tlsa *t,
+                 bool *enforced);
+void report_sts(struct out *o, struct check_domain *d, bool *enforced);
+
 /* --clients (cmd_check_clients.c): RFC 6186 SRV records, then a probe of
    every submission, IMAP and POP3 endpoint they name. */
 void check_clients_start(struct check_domain *d);
