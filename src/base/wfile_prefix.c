@@ -103,3 +103,39 @@ wfile_prefix_apply(struct wfile *w, int dirfd, const char *name, struct span pre
 	w->size = prefix.n + size - skip;
 	return 0;
 }
+
+void
+wfile_prefix_init(struct wfile_prefix *p, size_t max)
+{
+	buf_init(&p->text, 0, max);
+	p->skip = 0;
+	p->set = false;
+}
+
+void
+wfile_prefix_deinit(struct wfile_prefix *p)
+{
+	buf_deinit(&p->text);
+}
+
+int
+wfile_prefix_set(struct wfile_prefix *p, const struct wfile *w, const void *prefix, size_t n,
+                 uint64_t skip)
+{
+	if (skip > w->size)
+		return -1;
+	buf_clear(&p->text);
+	if (buf_append(&p->text, prefix, n) < 0)
+		return -1;
+	p->skip = skip;
+	p->set = true;
+	return 0;
+}
+
+int
+wfile_prefix_commit(struct wfile_prefix *p, struct wfile *w, int dirfd, const char *name)
+{
+	if (!p->set)
+		return 0;
+	return wfile_prefix_apply(w, dirfd, name, buf_peek(&p->text), p->skip);
+}

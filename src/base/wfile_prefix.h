@@ -20,10 +20,31 @@
 #ifndef HIKYAKU_BASE_WFILE_PREFIX_H
 #define HIKYAKU_BASE_WFILE_PREFIX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/span.h"
 #include "base/wfile.h"
+
+/* A prefix waiting for the commit (one per Maildir or queue transaction). */
+struct wfile_prefix {
+	struct buf text;
+	uint64_t skip;
+	bool set;
+};
+
+/* Empty; a prefix may be at most max bytes. */
+void wfile_prefix_init(struct wfile_prefix *p, size_t max);
+void wfile_prefix_deinit(struct wfile_prefix *p);
+/* Copies the prefix to use at commit over the bytes before `skip` (which
+   must not be past what w has been given). Returns 0, or -1 (skip past
+   the data, prefix over max). */
+int wfile_prefix_set(struct wfile_prefix *p, const struct wfile *w, const void *prefix,
+                     size_t n, uint64_t skip);
+/* At commit (committer thread): wfile_prefix_apply() when one was set.
+   Returns 0, or -1 with w->err set. */
+int wfile_prefix_commit(struct wfile_prefix *p, struct wfile *w, int dirfd, const char *name);
 
 /*
  * Makes the file `name` in directory `dirfd` (w's file) hold prefix + the

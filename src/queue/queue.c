@@ -44,9 +44,7 @@ struct queue_tx {
 	struct queue_job job; /* first: the committer sees the tx as a job */
 	struct queue *q;
 	struct wfile w; /* the message's temp file */
-	struct buf prefix; /* queue_tx_set_prefix(); */
-	uint64_t skip;
-	bool has_prefix;
+	struct wfile_prefix prefix; /* queue_tx_set_prefix() */
 	char msg_tmp[64];
 	struct queue_env env;
 	queue_done_fn *done;
@@ -228,7 +226,7 @@ queue_tx_begin(struct queue *q, const char *sender, const char **error_r)
 		return NULL;
 	}
 	wfile_init(&tx->w, fd);
-	buf_init(&tx->prefix, 0, QUEUE_MAX_PREFIX);
+	wfile_prefix_init(&tx->prefix, QUEUE_MAX_PREFIX);
 	tx->q = q;
 	tx->env.arrival = queue_now(q);
 	tx->env.sender = xstrdup(sender);
@@ -300,14 +298,7 @@ queue_tx_write(struct queue_tx *tx, const void *p, size_t n)
 int
 queue_tx_set_prefix(struct queue_tx *tx, const void *prefix, size_t n, uint64_t skip)
 {
-	if (skip > tx->w.size || n > QUEUE_MAX_PREFIX)
-		return -1;
-	buf_clear(&tx->prefix);
-	if (buf_append(&tx->prefix, prefix, n) < 0)
-		return -1;
-	tx->skip = skip;
-	tx->has_prefix = true;
-	return 0;
+	return wfile_prefix_set(&tx->prefix, &tx->w, prefix, n, skip);
 }
 
 static void
@@ -316,7 +307,7 @@ tx_free(struct queue_tx *tx)
 	if (tx->w.fd >= 0)
 		close(tx->w.fd);
 	wfile_deinit(&tx->w);
-	buf_deinit(&tx->prefix);
+	wfile_prefix_deinit(&tx->prefix);
 	buf_deinit(&tx->job.env_text);
 	queue_env_deinit(&tx->env);
 	free(tx);
@@ -417,10 +408,7 @@ job_fail(struct queue_job *job, const char *what, int errnum)
 static int
 job_prefix(struct queue_tx *tx)
 {
-	if (!tx->has_prefix)
-		return 0;
-	return wfile_prefix_apply(&tx->w, tx->q->tmp_fd, tx->msg_tmp, buf_peek(&tx->prefix),
-	                          tx->skip);
+	return wfile_prefix_commit(&tx->prefix, &tx->w, tx->q->tmp_fd, tx->msg_tmp);
 }
 
 /* Step 1 for one job: its bytes into queue/tmp. */

@@ -42,9 +42,7 @@ struct maildir_tx {
 	struct store *s;
 	struct wfile w; /* the temp file */
 	char name[256]; /* "<sec>.M<usec>P<pid>Q<seq>.<host>": temp name and Maildir base */
-	struct buf prefix; /* maildir_tx_set_prefix(); empty: none */
-	uint64_t skip;
-	bool has_prefix;
+	struct wfile_prefix prefix; /* maildir_tx_set_prefix() */
 	char **dirs; /* recipients' Maildirs (a folder's, after set_folder) */
 	size_t ndirs, capdirs;
 	size_t nlinked; /* links made so far (to undo on failure) */
@@ -191,7 +189,7 @@ maildir_tx_begin(struct store *s, const char **error_r)
 	}
 	tx->s = s;
 	wfile_init(&tx->w, fd);
-	buf_init(&tx->prefix, 0, MAILDIR_MAX_PREFIX);
+	wfile_prefix_init(&tx->prefix, MAILDIR_MAX_PREFIX);
 	return tx;
 }
 
@@ -230,21 +228,14 @@ tx_free(struct maildir_tx *tx)
 		free(tx->dirs[i]);
 	free(tx->dirs);
 	wfile_deinit(&tx->w);
-	buf_deinit(&tx->prefix);
+	wfile_prefix_deinit(&tx->prefix);
 	free(tx);
 }
 
 int
 maildir_tx_set_prefix(struct maildir_tx *tx, const void *prefix, size_t n, uint64_t skip)
 {
-	if (skip > tx->w.size || n > MAILDIR_MAX_PREFIX)
-		return -1;
-	buf_clear(&tx->prefix);
-	if (buf_append(&tx->prefix, prefix, n) < 0)
-		return -1;
-	tx->skip = skip;
-	tx->has_prefix = true;
-	return 0;
+	return wfile_prefix_set(&tx->prefix, &tx->w, prefix, n, skip);
 }
 
 /* folder_name_ok - a plain Maildir++ folder name: no '.', '/' or escapes. */
@@ -355,8 +346,7 @@ batch_sync_files(struct maildir_tx *list)
 	bool going = false;
 
 	for (struct maildir_tx *tx = list; tx != NULL; tx = tx_next(tx)) {
-		if (tx->has_prefix && wfile_prefix_apply(&tx->w, tx->s->tmp_fd, tx->name,
-		                                         buf_peek(&tx->prefix), tx->skip) < 0)
+		if (wfile_prefix_commit(&tx->prefix, &tx->w, tx->s->tmp_fd, tx->name) < 0)
 			tx_fail(tx, "prefix", "temp file", tx->w.err);
 		else if (wfile_flush(&tx->w) < 0)
 			tx_fail(tx, "write", "temp file", tx->w.err);

@@ -340,8 +340,11 @@ tls_client_trust(SSL_CTX *ctx, const char *cafile)
 	return SSL_CTX_set_default_verify_paths(ctx) == 1 ? 0 : -1;
 }
 
-struct tls_client *
-tls_client_new(const char *cafile, const char **error_r)
+/* tls_client_make - a client context: protocols min..max (0: newest),
+   the cipher list, trust anchors; verification recorded, never fatal. */
+static struct tls_client *
+tls_client_make(const char *cafile, int min, int max, const char *ciphers, bool any,
+                const char **error_r)
 {
 	const char *what = cafile != NULL && cafile[0] != '\0' ? cafile : "system CA store";
 	struct tls_client *t;
@@ -352,8 +355,12 @@ tls_client_new(const char *cafile, const char **error_r)
 		*error_r = tls_fail(what, NULL);
 		return NULL;
 	}
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 || tls_client_trust(ctx, cafile) < 0) {
+	/* Level 0 (probes only): the point is to learn what a server accepts. */
+	if (any)
+		SSL_CTX_set_security_level(ctx, 0);
+	if (SSL_CTX_set_min_proto_version(ctx, min) != 1 ||
+	    (max != 0 && SSL_CTX_set_max_proto_version(ctx, max) != 1) ||
+	    SSL_CTX_set_cipher_list(ctx, ciphers) != 1 || tls_client_trust(ctx, cafile) < 0) {
 		*error_r = tls_fail(what, NULL);
 		SSL_CTX_free(ctx);
 		return NULL;
@@ -368,32 +375,15 @@ tls_client_new(const char *cafile, const char **error_r)
 }
 
 struct tls_client *
+tls_client_new(const char *cafile, const char **error_r)
+{
+	return tls_client_make(cafile, TLS1_2_VERSION, 0, TLS12_CIPHERS, false, error_r);
+}
+
+struct tls_client *
 tls_client_new_probe(const char *cafile, int max_version, const char **error_r)
 {
-	const char *what = cafile != NULL && cafile[0] != '\0' ? cafile : "system CA store";
-	struct tls_client *t;
-	SSL_CTX *ctx;
-
-	ERR_clear_error();
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		*error_r = tls_fail(what, NULL);
-		return NULL;
-	}
-	/* Level 0: the point is to learn what the server still accepts. */
-	SSL_CTX_set_security_level(ctx, 0);
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION) != 1 ||
-	    (max_version != 0 && SSL_CTX_set_max_proto_version(ctx, max_version) != 1) ||
-	    SSL_CTX_set_cipher_list(ctx, "ALL:@SECLEVEL=0") != 1 ||
-	    tls_client_trust(ctx, cafile) < 0) {
-		*error_r = tls_fail(what, NULL);
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	t = xcalloc(1, sizeof(*t));
-	t->ctx = ctx;
-	return t;
+	return tls_client_make(cafile, TLS1_VERSION, max_version, "ALL:@SECLEVEL=0", true, error_r);
 }
 
 int

@@ -2,6 +2,7 @@
  * harness.c -- runs a table of tests and reports "N passed, N failed".
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -90,4 +91,31 @@ t_run(const struct t_test *tests)
 	}
 	printf("%u passed, %u failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
+}
+
+char *
+t_load_mime(const char *name, size_t *len_r)
+{
+	const char *dir = getenv("HIKYAKU_TEST_DATA");
+	char path[512];
+	FILE *f;
+	char *out;
+	size_t n = 0;
+	int c;
+
+	snprintf(path, sizeof(path), "%s/mime/%s", dir != NULL ? dir : "tests/unit/data", name);
+	if ((f = fopen(path, "rb")) == NULL) {
+		t_fail(__FILE__, __LINE__, path);
+		*len_r = 0;
+		return calloc(1, 1);
+	}
+	out = malloc(1 << 20);
+	while ((c = fgetc(f)) != EOF && n < (1 << 20) - 2) {
+		if (c == '\n')
+			out[n++] = '\r';
+		out[n++] = (char)c;
+	}
+	fclose(f);
+	*len_r = n;
+	return out;
 }

@@ -31,6 +31,10 @@ void t_check_int(const char *file, int line, const char *expr, long long got, lo
 int t_run(const struct t_test *tests);
 /* in[0..n) with CR, LF and NUL spelled out (\\r \\n \\0), for failure messages. */
 const char *t_show_bytes(char *dst, size_t size, const char *in, size_t n);
+/* A sample message from tests/unit/data/mime/ (HIKYAKU_TEST_DATA), LF
+   lines turned into CRLF; malloc'ed, at most 1 MiB. A missing file fails
+   the test and gives "". */
+char *t_load_mime(const char *name, size_t *len_r);
 
 #define CHECK(c)                                                                                   \
 	do {                                                                                       \

@@ -14,33 +14,6 @@
 #include "harness.h"
 #include "imap/imap_fetch.h"
 
-static char *
-load(const char *name, size_t *len_r)
-{
-	const char *dir = getenv("HIKYAKU_TEST_DATA");
-	char path[512];
-	FILE *f;
-	char *out;
-	size_t n = 0;
-	int c;
-
-	snprintf(path, sizeof(path), "%s/mime/%s", dir != NULL ? dir : "tests/unit/data", name);
-	if ((f = fopen(path, "rb")) == NULL) {
-		t_fail(__FILE__, __LINE__, path);
-		*len_r = 0;
-		return calloc(1, 1);
-	}
-	out = malloc(1 << 20);
-	while ((c = fgetc(f)) != EOF && n < (1 << 20) - 2) {
-		if (c == '\n')
-			out[n++] = '\r';
-		out[n++] = (char)c;
-	}
-	fclose(f);
-	*len_r = n;
-	return out;
-}
-
 /* parse - items text to a request; NULL (and *err) when refused. */
 static struct imap_fetch_req *
 parse(const char *items, bool uid, const char **err)
@@ -475,7 +448,7 @@ test_fetch_structure(void)
 	for (size_t i = 0; i < nitems(struct_cases); i++) {
 		const struct struct_case *c = &struct_cases[i];
 		size_t len;
-		char *d = load(c->file, &len);
+		char *d = t_load_mime(c->file, &len);
 		struct buf b;
 
 		buf_init(&b, 0, 1 << 20);
@@ -502,7 +475,7 @@ static void
 test_fetch_structure_render(void)
 {
 	size_t len;
-	char *d = load("plain.eml", &len);
+	char *d = t_load_mime("plain.eml", &len);
 	struct imap_fetch_msg m = { .seq = 1, .uid = 5, .envelope = "(CACHED-ENV)",
 		.bodystructure = "(CACHED-BS)", .body = "(CACHED-B)" };
 	char *out = render("(ENVELOPE BODY)", d, len, NULL, NULL, NULL);
@@ -586,7 +559,7 @@ test_fetch_sections(void)
 	for (size_t i = 0; i < nitems(section_cases); i++) {
 		const struct section_case *c = &section_cases[i];
 		size_t len;
-		char *d = load(c->file, &len);
+		char *d = t_load_mime(c->file, &len);
 		char *out = render(c->item, d, len, NULL, NULL, NULL);
 		char want[4096];
 
@@ -602,7 +575,7 @@ static void
 test_fetch_zero_copy(void)
 {
 	size_t len;
-	char *d = load("mixed.eml", &len);
+	char *d = t_load_mime("mixed.eml", &len);
 	bool zc;
 	char *out = render("BODY.PEEK[]", d, len, NULL, NULL, &zc);
 

@@ -16,33 +16,6 @@
 #include "harness.h"
 #include "imap/imap_search.h"
 
-static char *
-load(const char *name, size_t *len_r)
-{
-	const char *dir = getenv("HIKYAKU_TEST_DATA");
-	char path[512];
-	FILE *f;
-	char *out;
-	size_t n = 0;
-	int c;
-
-	snprintf(path, sizeof(path), "%s/mime/%s", dir != NULL ? dir : "tests/unit/data", name);
-	if ((f = fopen(path, "rb")) == NULL) {
-		t_fail(__FILE__, __LINE__, path);
-		*len_r = 0;
-		return calloc(1, 1);
-	}
-	out = malloc(1 << 20);
-	while ((c = fgetc(f)) != EOF && n < (1 << 20) - 2) {
-		if (c == '\n')
-			out[n++] = '\r';
-		out[n++] = (char)c;
-	}
-	fclose(f);
-	*len_r = n;
-	return out;
-}
-
 static const char *const kw_work[] = { "$Work" };
 
 /* The mailbox: message n is seq n + 1. Internal dates are chosen so that
@@ -74,7 +47,7 @@ box_load(void)
 {
 	for (size_t i = 0; i < nitems(box); i++)
 		if (box_data[i] == NULL)
-			box_data[i] = load(box[i].file, &box_len[i]);
+			box_data[i] = t_load_mime(box[i].file, &box_len[i]);
 }
 
 static struct imap_search_msg

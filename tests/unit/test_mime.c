@@ -16,33 +16,6 @@
 #include "msg/mime.h"
 
 /* load - a sample message with CRLF line ends; *len_r its size. */
-static char *
-load(const char *name, size_t *len_r)
-{
-	const char *dir = getenv("HIKYAKU_TEST_DATA");
-	char path[512];
-	FILE *f;
-	char *out;
-	size_t n = 0;
-	int c;
-
-	snprintf(path, sizeof(path), "%s/mime/%s", dir != NULL ? dir : "tests/unit/data", name);
-	if ((f = fopen(path, "rb")) == NULL) {
-		t_fail(__FILE__, __LINE__, path);
-		*len_r = 0;
-		return calloc(1, 1);
-	}
-	out = malloc(1 << 20);
-	while ((c = fgetc(f)) != EOF && n < (1 << 20) - 2) {
-		if (c == '\n')
-			out[n++] = '\r';
-		out[n++] = (char)c;
-	}
-	fclose(f);
-	*len_r = n;
-	return out;
-}
-
 static struct span
 body_of(const struct mime_msg *m, const struct mime_part *p)
 {
@@ -107,7 +80,7 @@ static void
 test_mime_plain(void)
 {
 	size_t len;
-	char *d = load("plain.eml", &len);
+	char *d = t_load_mime("plain.eml", &len);
 	struct mime_msg *m = mime_parse(d, len);
 
 	CHECK_INT(check_tree(m, m->root, 0), 1);
@@ -131,7 +104,7 @@ static void
 test_mime_alternative(void)
 {
 	size_t len;
-	char *d = load("alternative.eml", &len);
+	char *d = t_load_mime("alternative.eml", &len);
 	struct mime_msg *m = mime_parse(d, len);
 
 	CHECK_INT(check_tree(m, m->root, 0), 3);
@@ -149,7 +122,7 @@ static void
 test_mime_mixed(void)
 {
 	size_t len;
-	char *d = load("mixed.eml", &len);
+	char *d = t_load_mime("mixed.eml", &len);
 	struct mime_msg *m = mime_parse(d, len);
 	const struct mime_part *p;
 
@@ -170,7 +143,7 @@ static void
 test_mime_rfc822(void)
 {
 	size_t len;
-	char *d = load("rfc822.eml", &len);
+	char *d = t_load_mime("rfc822.eml", &len);
 	struct mime_msg *m = mime_parse(d, len);
 	const struct mime_part *p2, *e;
 
@@ -194,7 +167,7 @@ static void
 test_mime_broken(void)
 {
 	size_t len;
-	char *d = load("noend.eml", &len);
+	char *d = t_load_mime("noend.eml", &len);
 	struct mime_msg *m = mime_parse(d, len);
 
 	/* No close delimiter: the last part runs to the end. */
@@ -205,7 +178,7 @@ test_mime_broken(void)
 	free(d);
 
 	/* No blank line: the header ends at the first non-field line. */
-	d = load("nosep.eml", &len);
+	d = t_load_mime("nosep.eml", &len);
 	m = mime_parse(d, len);
 	CHECK_INT(m->root->hdr_len, strlen("From: broken@example.com\r\nSubject: no separator\r\n"));
 	CHECK_INT(m->root->body_len, 78);
@@ -300,7 +273,7 @@ test_mime_prefixes(void)
 
 	for (size_t i = 0; i < nitems(names); i++) {
 		size_t len;
-		char *d = load(names[i], &len);
+		char *d = t_load_mime(names[i], &len);
 
 		for (size_t n = 0; n <= len; n++) {
 			char *copy = malloc(n + 1); /* exact size: ASan sees overreads */
