@@ -220,26 +220,47 @@ fail_line(struct probe *p, const char *what, struct span line)
 	conn_close(p->conn, "probe-refused");
 }
 
+/* greeted - keep the greeting; over implicit TLS that is all we need,
+   else ask for the capabilities with `capa`. */
+static void
+greeted(struct probe *p, struct span line, const char *capa)
+{
+	snprintf(p->res.banner, sizeof(p->res.banner), "%.*s", (int)(line.n < 200 ? line.n : 200),
+	         (const char *)line.p);
+	p->res.banner_code = 220; /* "greeted": the report's word for OK */
+	if (conn_is_tls(p->conn)) {
+		finish(p);
+		return;
+	}
+	step(p, PROBE_STAGE_EHLO);
+	p->capa_lines = 0;
+	conn_printf(p->conn, "%s\r\n", capa);
+	conn_flush(p->conn);
+}
+
+/* ask_tls - the STARTTLS/STLS command, or the end when TLS is not offered. */
+static void
+ask_tls(struct probe *p, const char *cmd)
+{
+	if (!p->res.starttls || p->o.tls == NULL) {
+		finish(p);
+		return;
+	}
+	step(p, PROBE_STAGE_STARTTLS);
+	conn_printf(p->conn, "%s\r\n", cmd);
+	conn_flush(p->conn);
+}
+
 /* on_imap - RFC 9051: greeting, CAPABILITY, STARTTLS. */
 static void
 on_imap(struct probe *p, struct span line)
 {
 	switch (p->st) {
 	case PROBE_STAGE_BANNER:
-		if (!starts(line, "* OK") && !starts(line, "* PREAUTH")) {
+		if (!starts(line, "* OK") && !starts(line, "* PREAUTH"))
 			fail_line(p, "greeting", line);
-			return;
-		}
-		snprintf(p->res.banner, sizeof(p->res.banner), "%.*s",
-		         (int)(line.n < 200 ? line.n : 200), (const char *)line.p);
-		p->res.banner_code = 220; /* "greeted": the report's word for OK */
-		if (conn_is_tls(p->conn)) {
-			finish(p);
-			return;
-		}
-		step(p, PROBE_STAGE_EHLO);
-		conn_printf(p->conn, "a CAPABILITY\r\n");
-		conn_flush(p->conn);
+		else
+			greeted(p, line, "a CAPABILITY");
 		return;
 	case PROBE_STAGE_EHLO:
 		if (starts(line, "* CAPABILITY ")) {
@@ -249,34 +270,22 @@ on_imap(struct probe *p, struct span line)
 		}
 		if (starts(line, "* "))
 			return;
-		if (!starts(line, "a OK")) {
+		if (!starts(line, "a OK"))
 			fail_line(p, "CAPABILITY refused", line);
-			return;
-		}
-		if (!p->res.starttls || p->o.tls == NULL) {
-			finish(p);
-			return;
-		}
-		step(p, PROBE_STAGE_STARTTLS);
-		conn_printf(p->conn, "b STARTTLS\r\n");
-		conn_flush(p->conn);
+		else
+			ask_tls(p, "b STARTTLS");
 		return;
 	case PROBE_STAGE_STARTTLS:
 		if (starts(line, "* "))
 			return;
-		if (!starts(line, "b OK")) {
+		if (!starts(line, "b OK"))
 			fail_line(p, "STARTTLS refused", line);
-			return;
-		}
-		{
+		else
 			start_tls(p);
-			return;
-		}
+		return;
 	default:
-		{
-			fail_line(p, "unexpected line", line);
-			return;
-		}
+		fail_line(p, "unexpected line", line);
+		return;
 	}
 }
 
@@ -286,29 +295,15 @@ on_pop3(struct probe *p, struct span line)
 {
 	switch (p->st) {
 	case PROBE_STAGE_BANNER:
-		if (!starts(line, "+OK")) {
+		if (!starts(line, "+OK"))
 			fail_line(p, "greeting", line);
-			return;
-		}
-		snprintf(p->res.banner, sizeof(p->res.banner), "%.*s",
-		         (int)(line.n < 200 ? line.n : 200), (const char *)line.p);
-		p->res.banner_code = 220;
-		if (conn_is_tls(p->conn)) {
-			finish(p);
-			return;
-		}
-		step(p, PROBE_STAGE_EHLO);
-		p->capa_lines = 0;
-		conn_printf(p->conn, "CAPA\r\n");
-		conn_flush(p->conn);
+		else
+			greeted(p, line, "CAPA");
 		return;
 	case PROBE_STAGE_EHLO:
 		if (p->capa_lines++ == 0) {
 			if (!starts(line, "+OK"))
-				{
-			finish(p);
-			return;
-		} /* no CAPA: nothing to learn */
+				finish(p); /* no CAPA: nothing to learn */
 			return;
 		}
 		if (p->capa_lines > PROBE_CAPA_LINES) {
@@ -320,28 +315,17 @@ on_pop3(struct probe *p, struct span line)
 			p->res.clear_login |= has_word(line, "USER");
 			return;
 		}
-		if (!p->res.starttls || p->o.tls == NULL) {
-			finish(p);
-			return;
-		}
-		step(p, PROBE_STAGE_STARTTLS);
-		conn_printf(p->conn, "STLS\r\n");
-		conn_flush(p->conn);
+		ask_tls(p, "STLS");
 		return;
 	case PROBE_STAGE_STARTTLS:
-		if (!starts(line, "+OK")) {
+		if (!starts(line, "+OK"))
 			fail_line(p, "STLS refused", line);
-			return;
-		}
-		{
+		else
 			start_tls(p);
-			return;
-		}
+		return;
 	default:
-		{
-			fail_line(p, "unexpected line", line);
-			return;
-		}
+		fail_line(p, "unexpected line", line);
+		return;
 	}
 }
 

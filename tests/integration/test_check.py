@@ -98,7 +98,9 @@ ZONES = {
 
 DNS = PKI = None
 PORT = None
-SUB_PORT = SUBS_PORT = None  # the good node's submission and submissions ports
+# The good node's client ports (RFC 6186 SRV records point at them).
+CLIENT_SVCS = ("submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+CLIENT_PORTS = {}
 
 
 class StallingTls:
@@ -241,12 +243,12 @@ def self_instance():
 
 def setUpModule():
     global DNS, PKI, PORT, GOOD_CERT, SELF
-    global SUB_PORT, SUBS_PORT
     PORT = shared_port((GOOD, PLAIN, BADNAME, SILENT, STS, STS_BADCERT, POSTFIX, STALL,
                         ENDLESS))
-    SUB_PORT = SUBS_PORT = PORT
-    while len({PORT, SUB_PORT, SUBS_PORT}) < 3:
-        SUB_PORT, SUBS_PORT = shared_port((GOOD,)), shared_port((GOOD,))
+    for svc in CLIENT_SVCS:
+        while svc not in CLIENT_PORTS or CLIENT_PORTS[svc] in (
+                [PORT] + [v for k, v in CLIENT_PORTS.items() if k != svc]):
+            CLIENT_PORTS[svc] = shared_port((GOOD,))
     PKI = Pki()
     GOOD_CERT = PKI.make_server("mx-good", "mx.good.test", PKI.ca, PKI.ca_key, days=90)
     zones = dict(ZONES)
@@ -261,9 +263,9 @@ def setUpModule():
     zones["dane.test"] = zones["dane.test"].replace("SPKI", spki_sha256(GOOD_CERT[0]))
     # RFC 6186 / 8314 SRV records: good.test's users submit to the good
     # node; plain.test's "submission" server never offers STARTTLS.
-    zones["good.test"] += ("_submission._tcp SRV 0 1 %d mx\n_submissions._tcp SRV 0 1 %d mx\n"
-                           "_pop3._tcp SRV 0 0 0 .\n" % (SUB_PORT, SUBS_PORT))
-    zones["plain.test"] += "_submission._tcp SRV 0 1 %d mx\n" % PORT
+    zones["good.test"] += "".join("_%s._tcp SRV 0 1 %d mx\n" % (svc, port)
+                                  for svc, port in CLIENT_PORTS.items())
+    zones["plain.test"] += "_submission._tcp SRV 0 1 %d mx\n_imaps._tcp SRV 0 0 0 .\n" % PORT
     DNS = nsd.Nsd(zones)
     DNS.start()
     SELF.settings["dns_server"] = DNS.server
@@ -286,11 +288,11 @@ class Check(unittest.TestCase):
         cls.nodes = []
         for addr, (cert, key), host in ((GOOD, GOOD_CERT, "mx.good.test"),
                                         (BADNAME, (PKI.cert, PKI.key), "mx.badname.test")):
-            svcs = ("smtp", "submission", "submissions") if addr == GOOD else ("smtp",)
+            svcs = ("smtp",) + CLIENT_SVCS if addr == GOOD else ("smtp",)
             n = Node(addr, svcs, smtp_port=PORT, myhostname=host,
                      smtpd_tls_cert_file=cert, smtpd_tls_key_file=key)
             if addr == GOOD:
-                for svc, port in (("submission", SUB_PORT), ("submissions", SUBS_PORT)):
+                for svc, port in CLIENT_PORTS.items():
                     n.ports[svc] = port
                     n.settings[svc + "_listen"] = "%s:%d" % (GOOD, port)
                 n.write_config()
@@ -400,13 +402,15 @@ class Check(unittest.TestCase):
         p = self.check("--clients", "good.test", "plain.test")
         self.assertEqual(p.returncode, 2, p.stdout)
         good, plain = p.stdout.split("\nplain.test\n")
-        ok = [l for l in good.splitlines() if l.split()[:2] == ["OK", "client"]]
-        self.assertEqual(len(ok), 2, good)
-        self.assertRegex(ok[0], r"submissions mx\.good\.test\[127\.0\.0\.31\]:%d: TLSv1\.[23] "
-                         % SUBS_PORT)
-        self.assertRegex(ok[1], r"submission mx\.good\.test\[127\.0\.0\.31\]:%d: TLSv1\.[23] .*"
-                         r"chain verified; name matches" % SUB_PORT)
-        self.assertIn("_pop3._tcp.good.test: not offered", good)
+        ok = {l.split()[2]: l for l in good.splitlines() if l.split()[:2] == ["OK", "client"]}
+        # Submission (STARTTLS, AUTH only after it) and 465, IMAP (STARTTLS,
+        # LOGINDISABLED until then) and 993, POP3 (STLS, no USER until then)
+        # and 995: hikyaku's own.
+        self.assertEqual(sorted(ok), sorted(CLIENT_SVCS), good)
+        for svc, port in CLIENT_PORTS.items():
+            self.assertRegex(ok[svc], r"%s mx\.good\.test\[127\.0\.0\.31\]:%d: TLSv1\.[23] .*"
+                             r"chain verified; name matches" % (svc, port))
+        self.assertIn("_imaps._tcp.plain.test: not offered", plain)
         self.assertIn("OK    clients   every published client service protects passwords", good)
         self.assertIn("FAIL  client    submission mx.plain.test[127.0.0.32]:%d: no STARTTLS"
                       % PORT, plain)
@@ -414,7 +418,7 @@ class Check(unittest.TestCase):
         # The same as JSON.
         rc, j, _ = self.check_json("--clients", "good.test")
         svcs = sorted(c["service"] for c in j["domains"][0]["clients"])
-        self.assertEqual(svcs, ["submission", "submissions"])
+        self.assertEqual(svcs, sorted(CLIENT_SVCS))
         self.assertTrue(all(c["tls"] and not c["login_before_tls"]
                             for c in j["domains"][0]["clients"]))
 
