@@ -615,6 +615,42 @@ def check_sanitizer_text(text, what):
             raise AssertionError("%s: sanitizer report:\n%s" % (what, text[max(0, i - 200): i + 6000]))
 
 
+def fetchmail(inst, addr, password, port, proto, mode, keep=False):
+    """Runs Debian's fetchmail once against inst (its own home, config and
+    id file under inst.tmp; messages delivered by an MDA script into files).
+    proto: "IMAP" or "POP3" (with UIDL); mode: "ssl" or "sslproto TLS1.2+".
+    Returns (exit status, its output, [message bytes, in delivery order])."""
+    import getpass
+    import stat
+    prog = require_tool("fetchmail")
+    home = os.path.join(inst.tmp, "fm-%d" % time.time_ns())
+    out_dir = os.path.join(home, "out")
+    os.makedirs(out_dir, 0o700)
+    mda = os.path.join(home, "mda.sh")
+    with open(mda, "w") as f:
+        f.write("#!/bin/sh\nexec cat > \"%s/msg.$$.$(date +%%s%%N)\"\n" % out_dir)
+    os.chmod(mda, 0o700)
+    rc_file = os.path.join(home, "fetchmailrc")
+    with open(rc_file, "w") as f:
+        f.write('poll %s via %s port %d proto %s%s\n'
+                '  user "%s" there with password "%s" is "%s" here\n'
+                '  %s sslcertck sslcertfile "%s" sslcommonname "%s"\n  mda "%s"\n  %s\n'
+                % (MYHOSTNAME, HOST, port, proto, " uidl" if proto == "POP3" else "", addr,
+                   password, getpass.getuser(), mode, inst.cert, MYHOSTNAME, mda,
+                   "keep" if keep else "nokeep"))
+    os.chmod(rc_file, stat.S_IRUSR | stat.S_IWUSR)
+    env = dict(os.environ, HOME=home, FETCHMAILHOME=home)
+    p = subprocess.run([prog, "-f", rc_file, "--nosyslog", "--nodetach", "-v", "--pidfile",
+                        os.path.join(home, "pid"), "--idfile", os.path.join(home, "ids")],
+                       capture_output=True, timeout=120, env=env)
+    got = []
+    for n in sorted(os.listdir(out_dir)):
+        with open(os.path.join(out_dir, n), "rb") as f:
+            got.append(f.read())
+    return p.returncode, p.stdout.decode("utf-8", "replace") + \
+        p.stderr.decode("utf-8", "replace"), got
+
+
 class InstanceTestCase(unittest.TestCase):
     """Base class: one started instance per test class, with domain
     example.test and users alice and bob. Override `settings` for other

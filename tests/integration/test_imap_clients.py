@@ -5,7 +5,6 @@ SMTP (smtplib to the same instance) and must come back byte-identical to
 the Maildir file. A missing tool fails the test unless
 HIKYAKU_ALLOW_SKIP=1."""
 
-import getpass
 import imaplib
 import os
 import re
@@ -113,30 +112,7 @@ class ImapClients(hk.InstanceTestCase):
     # ---- fetchmail
 
     def fetchmail(self, addr, pw, port, mode):
-        fetchmail = hk.require_tool("fetchmail")
-        home = os.path.join(self.hk.tmp, "fm-%d" % time.time_ns())
-        out_dir = os.path.join(home, "out")
-        os.makedirs(out_dir, 0o700)
-        mda = os.path.join(home, "mda.sh")
-        with open(mda, "w") as f:
-            f.write("#!/bin/sh\nexec cat > \"%s/msg.$$.$(date +%%s%%N)\"\n" % out_dir)
-        os.chmod(mda, 0o700)
-        rc_file = os.path.join(home, "fetchmailrc")
-        with open(rc_file, "w") as f:
-            f.write('poll %s via %s port %d proto IMAP\n'
-                    '  user "%s" there with password "%s" is "%s" here\n'
-                    '  %s sslcertck sslcertfile "%s" sslcommonname "%s"\n  mda "%s"\n  nokeep\n'
-                    % (hk.MYHOSTNAME, hk.HOST, port, addr, pw, getpass.getuser(), mode,
-                       self.hk.cert, hk.MYHOSTNAME, mda))
-        os.chmod(rc_file, stat.S_IRUSR | stat.S_IWUSR)
-        env = dict(os.environ, HOME=home, FETCHMAILHOME=home)
-        rc, out, err = run([fetchmail, "-f", rc_file, "--nosyslog", "--nodetach", "-v",
-                            "--pidfile", os.path.join(home, "pid")], env=env)
-        got = []
-        for n in sorted(os.listdir(out_dir)):
-            with open(os.path.join(out_dir, n), "rb") as f:
-                got.append(f.read())
-        return rc, out.decode("utf-8", "replace") + err, got
+        return hk.fetchmail(self.hk, addr, pw, port, "IMAP", mode)
 
     def test_fetchmail_imaps_and_starttls(self):
         for i, (port, mode) in enumerate(((self.port("imaps"), "ssl"),
