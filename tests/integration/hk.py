@@ -168,13 +168,11 @@ def received_header(data):
 
 
 # --------------------------------------------------------------------------
-# raw SMTP client
+# raw clients
 
-class Raw:
-    """SMTP over a raw socket: send exactly the given bytes, read replies.
-
-    reply() returns (code, [text lines]) for one complete (multi-line)
-    reply, e.g. (250, ['2.1.0 Ok']). Every read is bounded by timeout."""
+class LineSocket:
+    """A raw (optionally TLS) socket for line protocols: send exactly the
+    given bytes, read CRLF lines. Every read is bounded by timeout."""
 
     def __init__(self, port, host=HOST, timeout=20.0, tls_context=None, server_hostname=MYHOSTNAME):
         self.sock = socket.create_connection((host, port), timeout=timeout)
@@ -200,22 +198,30 @@ class Raw:
             data = data.encode()
         self.sock.sendall(data)
 
-    def _line(self):
-        deadline = time.monotonic() + self.timeout
+    def line(self, timeout=None):
+        """The next CRLF line (decoded, without CRLF)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
         while b"\r\n" not in self.buf:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no complete reply line; have %r" % self.buf[:200])
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no complete line; have %r" % self.buf[:300])
+            self.sock.settimeout(left)
             chunk = self.sock.recv(65536)
             if not chunk:
-                raise ConnectionError("connection closed; have %r" % self.buf[:200])
+                raise ConnectionError("connection closed; have %r" % self.buf[:300])
             self.buf += chunk
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line.decode("utf-8", "replace")
 
+
+class Raw(LineSocket):
+    """SMTP on a LineSocket. reply() returns (code, [text lines]) for one
+    complete (multi-line) reply, e.g. (250, ['2.1.0 Ok'])."""
+
     def reply(self):
         lines = []
         while True:
-            line = self._line()
+            line = self.line()
             if len(line) < 3 or not line[:3].isdigit():
                 raise AssertionError("malformed reply line %r" % line)
             lines.append(line)
@@ -613,6 +619,32 @@ def check_sanitizer_text(text, what):
         i = text.find(pat)
         if i >= 0:
             raise AssertionError("%s: sanitizer report:\n%s" % (what, text[max(0, i - 200): i + 6000]))
+
+
+class Node(Instance):
+    """Instance whose listeners are on `addr` (127.0.0.x); `smtp_port`
+    fixes the smtp port (receivers share the sender's relay_port)."""
+
+    def __init__(self, addr, services, smtp_port=None, **settings):
+        self.addr = addr
+        super().__init__(services=services, **settings)
+        if smtp_port is not None:
+            self.ports["smtp"] = smtp_port
+        for svc, port in self.ports.items():
+            self.settings[svc + "_listen"] = "%s:%d" % (addr, port)
+        self.write_config()
+
+
+def wait_for(cond, timeout, what):
+    """Poll cond() until it returns something true (returned), bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(0.1)
 
 
 def fetchmail(inst, addr, password, port, proto, mode, keep=False):

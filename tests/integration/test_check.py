@@ -39,7 +39,8 @@ import unittest
 
 import hk
 import nsd
-from test_outbound import FakeSmtp, Node, Pki, openssl, shared_port, zone
+from hk import Node
+from test_outbound import FakeSmtp, Pki, openssl, shared_port, zone
 from test_postfix import Postfix
 
 GOOD, PLAIN, BADNAME, SILENT = "127.0.0.31", "127.0.0.32", "127.0.0.33", "127.0.0.34"

@@ -20,47 +20,11 @@ ALICE = ("alice@example.test", "alice-secret-1")
 BOB = ("bob@example.test", "bob-secret-2")
 
 
-class ImapRaw:
-    """IMAP over a raw socket: send exact bytes, read lines; every read is
-    bounded by timeout."""
+class ImapRaw(hk.LineSocket):
+    """IMAP on a raw socket (hk.LineSocket): exact bytes out, lines in."""
 
     def __init__(self, port, tls=False, timeout=20.0):
-        self.sock = socket.create_connection((hk.HOST, port), timeout=timeout)
-        if tls:
-            self.sock = hk.client_context().wrap_socket(self.sock, server_hostname=hk.MYHOSTNAME)
-        self.timeout = timeout
-        self.buf = b""
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def line(self, timeout=None):
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while b"\r\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no complete line; have %r" % self.buf[:300])
-            self.sock.settimeout(left)
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("connection closed; have %r" % self.buf[:300])
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line.decode("utf-8", "replace")
+        super().__init__(port, timeout=timeout, tls_context=hk.client_context() if tls else None)
 
     def until_tagged(self, tag):
         """Lines up to and including the tagged response; returns (untagged, tagged)."""

@@ -43,6 +43,7 @@ import unittest
 
 import hk
 import nsd
+from hk import Node, wait_for
 
 GOOD_IP = "127.0.0.21"
 SPOOF_IP = "127.0.0.22"
@@ -126,17 +127,6 @@ def drill_txt(name, timeout=5):
     return b""
 
 
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(0.1)
-
-
 def message(sender, subject, extra=b""):
     tag = os.urandom(6).hex()
     return tag, (b"From: <%s>\r\nTo: <alice@example.test>\r\nSubject: %s %s\r\n"
@@ -154,19 +144,6 @@ def auth_results(data):
     fields = re.split(r"\r\n(?=[^ \t])", header_block(data))
     return [re.sub(r"\r\n[ \t]+", " ", f) for f in fields
             if f.lower().startswith("authentication-results:")]
-
-
-class Node(hk.Instance):
-    """hk.Instance listening on `addr` (127.0.0.x), smtp on a fixed port."""
-
-    def __init__(self, addr, services, smtp_port=None, **settings):
-        self.addr = addr
-        super().__init__(services=services, **settings)
-        if smtp_port is not None:
-            self.ports["smtp"] = smtp_port
-        for svc, port in self.ports.items():
-            self.settings[svc + "_listen"] = "%s:%d" % (addr, port)
-        self.write_config()
 
 
 class Inbound(unittest.TestCase):

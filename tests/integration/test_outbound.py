@@ -43,6 +43,7 @@ import unittest
 
 import hk
 import nsd
+from hk import Node, wait_for
 
 ALICE = ("alice@example.test", "alice-secret-1")
 
@@ -175,35 +176,6 @@ def tearDownModule():
         DNS.stop()
     if PKI is not None:
         PKI.cleanup()
-
-
-# --------------------------------------------------------------------------
-# instances on any loopback address
-
-class Node(hk.Instance):
-    """hk.Instance whose listeners are on `addr` (127.0.0.x); `smtp_port`
-    fixes the smtp port (receivers share the sender's relay_port)."""
-
-    def __init__(self, addr, services, smtp_port=None, **settings):
-        self.addr = addr
-        super().__init__(services=services, **settings)
-        if smtp_port is not None:
-            self.ports["smtp"] = smtp_port
-        for svc, port in self.ports.items():
-            self.settings[svc + "_listen"] = "%s:%d" % (addr, port)
-        self.write_config()
-
-
-def wait_for(cond, timeout, what):
-    """Poll cond() until it returns something true (returned), bounded."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(0.1)
 
 
 def tag():

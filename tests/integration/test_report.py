@@ -33,7 +33,8 @@ import unittest
 
 import hk
 import nsd
-from test_outbound import FakeSmtp, Node, Pki, shared_port, wait_for, zone
+from hk import Node, wait_for
+from test_outbound import FakeSmtp, Pki, shared_port, zone
 
 RCV_ADDR = "127.0.0.2"
 PLAIN_ADDR = "127.0.0.3"
